@@ -1,0 +1,57 @@
+#pragma once
+/// The Gloo resource kinds sluice reads, with their API group, version, plural (the directory and
+/// CRD name) and the protobuf message that holds them.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace google::protobuf {
+class Descriptor;
+class Message;
+}  // namespace google::protobuf
+
+namespace sluice::model {
+
+enum class resource_kind : uint8_t {
+  gateway,
+  virtual_service,
+  route_table,
+  upstream,
+  upstream_group,
+  settings,
+  proxy,
+  secret,
+  artifact,
+  endpoint,
+  auth_config,
+};
+
+struct kind_info {
+  resource_kind kind;
+  std::string_view name;        ///< Kind as written in YAML: "VirtualService"
+  std::string_view plural;      ///< CRD plural and directory name: "virtualservices"
+  std::string_view short_name;  ///< kubectl short name: "vs"
+  std::string_view group;       ///< "gateway.solo.io"
+  std::string_view version;     ///< "v1"
+  bool has_status;              ///< Secrets, Artifacts and Endpoints carry no status
+  const google::protobuf::Descriptor* descriptor;
+};
+
+/// Every kind, in a stable order (the enum order).
+std::span<const kind_info> all_kinds();
+
+const kind_info& info(resource_kind kind);
+
+inline std::string_view name_of(resource_kind kind) { return info(kind).name; }
+
+/// Accepts the kind name, plural or short name, case-insensitively ("vs", "VirtualService").
+std::optional<resource_kind> parse_kind(std::string_view text);
+
+/// A fresh, empty message of the kind's type.
+std::unique_ptr<google::protobuf::Message> new_message(resource_kind kind);
+
+}  // namespace sluice::model
