@@ -19,10 +19,15 @@ need_apt=0
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt=1
 done
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+# Node.js runs the grpc-js xDS interop peer and npm fetches the pinned Envoy protos. Debian's
+# nodejs package ships npm separately; other node packagings bundle it.
+if ! command -v node >/dev/null 2>&1; then
   need_apt=1
   packages+=(nodejs)
-  command -v npm >/dev/null 2>&1 || apt-cache show npm >/dev/null 2>&1 && packages+=(npm)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  need_apt=1
+  packages+=(npm)
 fi
 
 if [ "${SLUICE_SKIP_APT:-0}" != 1 ] && [ "$need_apt" = 1 ]; then
