@@ -29,6 +29,10 @@ struct directory_source_options {
   std::chrono::milliseconds settle{50};   ///< quiet period before a changed file is read
   std::chrono::milliseconds rescan{0};    ///< periodic full rescan as a safety net; 0 = off
   size_t max_file_bytes = 8 * 1024 * 1024;
+  /// Quiet period for a file that was modified but not closed (a writer holding it open, such as
+  /// `>>` from a long-running process): read only once it has been this quiet. Much longer than
+  /// `settle` because a pause in an open writer is no sign that the file is complete.
+  std::chrono::milliseconds open_writer_quiet{2000};
 };
 
 class directory_source {
@@ -43,6 +47,8 @@ class directory_source {
   /// Initial scan (delivered synchronously to the sink before returning), then starts the watch
   /// thread. Errors: ec::source_error when the root does not exist or inotify fails.
   [[nodiscard]] caf::expected<void> start();
+  /// Stops and joins the watch thread; no sink call happens after it returns. Idempotent. Called
+  /// from inside the sink it only requests the stop (a thread cannot join itself).
   void stop();
 
   class impl;
