@@ -16,6 +16,9 @@ namespace sluice::model {
 struct gateway_translation_options {
   /// Namespace Proxies are written to (Settings.discoveryNamespace).
   std::string write_namespace = "gloo-system";
+  /// Settings gateway.readGatewaysFromAllNamespaces: when false (Gloo's default) only Gateways in
+  /// write_namespace are read; the others get a warning saying so.
+  bool read_gateways_from_all_namespaces = false;
 };
 
 struct translated_proxy {

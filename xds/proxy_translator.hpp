@@ -6,6 +6,7 @@
 /// Pure functions of their inputs; the output never holds a dangling cluster reference, a
 /// duplicate name or a regex RE2 rejects.
 
+#include <cstdint>
 #include <string>
 
 #include "model/translation_report.hpp"
@@ -19,6 +20,10 @@ struct envoy_translation_options {
   /// Status of the direct response that replaces a route whose destination is missing.
   uint32_t invalid_route_status = 503;
   std::string invalid_route_body = "sluice: the route's destination does not exist";
+  /// Largest RE2 program size accepted in a regex. 100 is Envoy's default runtime limit
+  /// (re2.max_program_size.error_level): a larger regex would be NACKed, so it is an error here.
+  /// Raise it only together with that runtime value in the Envoy bootstrap.
+  uint32_t regex_max_program_size = 100;
 };
 
 /// The snapshot Envoy proxies with node.metadata.role == `role` get.

@@ -1,0 +1,76 @@
+#pragma once
+/// Converts the routes of a VirtualService into Proxy routes, expanding delegation to RouteTables
+/// depth-first and in order (reference gloo.md §1.3; Gloo's GWTR/converter.go):
+///
+/// - a delegating route must omit its matcher or use exactly one prefix matcher (errors);
+/// - RouteTables are found by ref or by selector (labels or expressions, namespaces: empty means
+///   the owner's namespace, "*" all); a missing table or an empty selection is a warning and
+///   drops only that delegating route;
+/// - selected tables are visited by ascending weight; a weight group of several tables has its
+///   routes sorted by path specificity (Gloo's SortRoutesByPath), a single table never is;
+/// - children inherit path and header/method/query matchers when asked, must stay under the
+///   parent prefix with the same case sensitivity and a superset of its header, query and method
+///   matchers (else a warning and the child route is dropped), and their options win over the
+///   parent's, which fill the gaps;
+/// - a table already on the current branch is a cycle: an error on that table and on the
+///   VirtualService.
+///
+/// Findings on a RouteTable are repeated on the VirtualService as "on sub route table ns.name:
+/// ..." (Gloo), so a broken table rejects the VirtualService that uses it.
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/translation_report.hpp"
+#include "model/world.hpp"
+#include "solo/gateway.pb.h"
+#include "solo/gloo.pb.h"
+
+namespace sluice::model {
+
+class route_converter {
+ public:
+  route_converter(const world& w, resource_key vs_key, translation_report& report);
+
+  /// The Proxy routes of the VirtualService's virtual host, delegation expanded.
+  std::vector<::gloo::solo::io::Route> convert(const ::gateway::solo::io::VirtualService& vs);
+
+  /// The RouteTables read during conversion.
+  const std::set<resource_key>& route_tables() const { return route_tables_; }
+
+ private:
+  struct parent_route;
+
+  std::vector<::gloo::solo::io::Route> visit(
+      const resource_key& owner, int64_t owner_generation,
+      const google::protobuf::RepeatedPtrField<::gateway::solo::io::Route>& routes,
+      const parent_route* parent, const std::vector<resource_key>& chain);
+
+  std::vector<const stored_resource*> select_route_tables(
+      const resource_key& owner, const ::gateway::solo::io::DelegateAction& action);
+
+  void add_error(const resource_key& on, const std::string& message);
+  void add_warning(const resource_key& on, const std::string& message);
+
+  const world& world_;
+  resource_key vs_key_;
+  translation_report& report_;
+  std::set<resource_key> route_tables_;
+};
+
+/// Shallow "fill only unset top-level fields" merge (Gloo's ShallowMergeRouteOptions): fields set
+/// on `dst` win; fields set only on `src` are copied. Repeated fields count as set when
+/// non-empty; a oneof counts as set when any member is.
+void merge_route_options(::gloo::solo::io::RouteOptions& dst,
+                         const ::gloo::solo::io::RouteOptions& src);
+
+/// Gloo's SortRoutesByPath: stable; more methods first, then exact < regex < prefix, then the
+/// lexicographically larger path first, comparing each route by its most specific matcher.
+void sort_routes_by_path(std::vector<::gloo::solo::io::Route>& routes);
+
+/// The path text of a matcher (prefix, exact or regex), "" for none.
+[[nodiscard]] const std::string& path_as_string(const ::gloo::solo::io::Matcher& m);
+
+}  // namespace sluice::model
