@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "caf/expected.hpp"
 #include "xds/snapshot.hpp"
@@ -36,6 +37,9 @@ struct ads_server_options {
   int max_receive_bytes = 4 * 1024 * 1024;
   int max_streams = 10'000;
 };
+
+/// Key of the fallback snapshot for an Envoy whose bootstrap sets no `role` (Gloo's name).
+inline constexpr std::string_view misconfigured_node_key = "misconfigured-node";
 
 /// Which snapshot a node gets: `metadata.role` when present (Gloo's key, "namespace~name");
 /// otherwise the proxyless snapshot for gRPC clients, or "misconfigured-node" for an Envoy
@@ -65,6 +69,8 @@ class ads_server {
   /// Called (from a gRPC thread) for every ACK and NACK.
   void on_client_response(std::function<void(const client_response&)> observer);
 
+  /// Live streams whose node is known (their first request was processed and they are bound
+  /// to a snapshot key).
   size_t stream_count() const;
 
   class impl;
