@@ -75,7 +75,6 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     return port.error();
   }
   p->port = *port;
-  log::xds()->info("xds server listening addr={} port={}", options.xds_listen, p->port);
 
   // 3. The actors, downstream first so every handle exists before anything flows.
   p->xds = sys.spawn(xds_actor_impl, p->server);

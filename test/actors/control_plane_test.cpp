@@ -1,0 +1,286 @@
+// End-to-end tests of the wired control plane: a real directory, a real RocksDB log, the real
+// actors and the real ADS server, observed through a scripted xDS client over loopback gRPC.
+#include "actors/control_plane.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "actors/actor_types.hpp"
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "envoy/config/route/v3/route.pb.h"
+#include "model/error.hpp"
+#include "store/event_log.hpp"
+#include "test/support/scripted_xds_client.hpp"
+#include "test/support/temp_dir.hpp"
+
+namespace sluice::actors {
+namespace {
+
+namespace fs = std::filesystem;
+using test::scripted_xds_client;
+using test::scripted_xds_client_options;
+
+constexpr auto lds = xds::listener_type;
+constexpr auto rds = xds::route_type;
+constexpr auto cds = xds::cluster_type;
+
+const char* gateway_yaml = R"(metadata:
+  name: gateway-proxy
+  namespace: gloo-system
+bindAddress: "::"
+bindPort: 8080
+httpGateway: {}
+)";
+
+std::string upstream_yaml(const std::string& name, int port) {
+  return "metadata:\n  name: " + name + "\n  namespace: gloo-system\nstatic:\n  hosts:\n"
+         "    - addr: 127.0.0.1\n      port: " + std::to_string(port) + "\n";
+}
+
+std::string vs_yaml(const std::string& name, const std::string& domain,
+                    const std::string& upstream) {
+  return "metadata:\n  name: " + name + "\n  namespace: gloo-system\nvirtualHost:\n  domains: ["
+         + domain + "]\n  routes:\n    - matchers: [{prefix: /}]\n      routeAction:\n"
+         "        single:\n          upstream: {name: " + upstream + "}\n";
+}
+
+/// Writes through a temporary file and a rename, as editors and config managers do.
+void write_atomically(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  auto tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+  }
+  fs::rename(tmp, path);
+}
+
+/// The route's cluster (single destination) of the first route of the first virtual host.
+std::string first_cluster(const google::protobuf::Any& any) {
+  envoy::config::route::v3::RouteConfiguration rc;
+  if (!any.UnpackTo(&rc) || rc.virtual_hosts_size() == 0 || rc.virtual_hosts(0).routes_size() == 0) {
+    return "";
+  }
+  return rc.virtual_hosts(0).routes(0).route().cluster();
+}
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  ControlPlaneTest() {
+    config_ = dir_.path() / "config";
+    data_ = dir_.path() / "data";
+    write_atomically(config_ / "gateways/gloo-system/gateway-proxy.yaml", gateway_yaml);
+    write_atomically(config_ / "upstreams/gloo-system/a.yaml", upstream_yaml("a", 50061));
+    write_atomically(config_ / "upstreams/gloo-system/b.yaml", upstream_yaml("b", 50062));
+    write_atomically(config_ / "virtualservices/gloo-system/greeter.yaml",
+                     vs_yaml("greeter", "greeter", "a"));
+  }
+
+  ~ControlPlaneTest() override { stop(); }
+
+  void start() {
+    cfg_ = std::make_unique<caf::actor_system_config>();
+    cfg_->add_message_types<caf::id_block::sluice>();
+    sys_ = std::make_unique<caf::actor_system>(*cfg_);
+    auto cp = control_plane::start(*sys_, {config_.string(), data_.string(), "127.0.0.1:0"});
+    ASSERT_TRUE(cp) << describe(cp.error());
+    cp_ = std::move(*cp);
+  }
+
+  /// Stops the server and waits for every actor, so the log can be reopened.
+  void stop() {
+    clients_.clear();
+    if (cp_) {
+      cp_->stop();
+      cp_.reset();
+    }
+    sys_.reset();
+    cfg_.reset();
+  }
+
+  scripted_xds_client& proxyless_client(std::string name) {
+    scripted_xds_client_options o;
+    o.user_agent_name = "gRPC C-core linux";
+    o.follow_references = true;
+    clients_.push_back(std::make_unique<scripted_xds_client>(o));
+    auto& c = *clients_.back();
+    EXPECT_TRUE(c.connect(cp_->xds_port()));
+    c.subscribe(lds, {std::move(name)});
+    return c;
+  }
+
+  scripted_xds_client& envoy_client() {
+    scripted_xds_client_options o;
+    o.role = "gloo-system~gateway-proxy";
+    o.follow_references = true;
+    clients_.push_back(std::make_unique<scripted_xds_client>(o));
+    auto& c = *clients_.back();
+    EXPECT_TRUE(c.connect(cp_->xds_port()));
+    c.subscribe(cds);
+    c.subscribe(lds);
+    return c;
+  }
+
+  /// Events in the log, read through a read-only handle (the server may be running).
+  std::vector<sluice::v1::Event> events() {
+    std::vector<sluice::v1::Event> out;
+    auto log = store::event_log::open({data_.string(), true, true});
+    if (!log) {
+      return out;
+    }
+    (void)(*log)->for_each_event(1, UINT64_MAX, [&](const sluice::v1::Event& ev) {
+      out.push_back(ev);
+      return true;
+    });
+    return out;
+  }
+
+  bool wait_for_event(const std::function<bool(const sluice::v1::Event&)>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& ev : events()) {
+        if (pred(ev)) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval, bounded
+    }
+    return false;
+  }
+
+  test::temp_dir dir_;
+  fs::path config_;
+  fs::path data_;
+  std::unique_ptr<caf::actor_system_config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::unique_ptr<control_plane> cp_;
+  std::vector<std::unique_ptr<scripted_xds_client>> clients_;
+};
+
+TEST_F(ControlPlaneTest, ProxylessClientGetsApiListenerRoutesAndClusters) {
+  start();
+  auto& c = proxyless_client("greeter");
+  // Like gRPC: LDS by target name, RDS from the listener, then CDS by the route's cluster name.
+  ASSERT_TRUE(c.wait_for([](const auto& s) {
+    return s.names(lds).count("greeter") && !s.names(rds).empty();
+  })) << "no listener and route configuration for greeter";
+  auto st = c.current();
+  envoy::config::listener::v3::Listener l;
+  ASSERT_TRUE(st.held[std::string(lds)]["greeter"].UnpackTo(&l));
+  EXPECT_TRUE(l.has_api_listener());
+  auto cluster = first_cluster(st.held[std::string(rds)].begin()->second);
+  EXPECT_EQ(cluster, "a_gloo-system");
+  c.subscribe(cds, {cluster});
+  ASSERT_TRUE(c.wait_for([&](const auto& s) {
+    return s.names(cds).count(cluster) && s.names(xds::endpoint_type).count(cluster);
+  })) << "no cluster and endpoints for " << cluster;
+  EXPECT_TRUE(c.consistency_errors().empty());
+}
+
+TEST_F(ControlPlaneTest, EnvoyRoleGetsGatewayListener) {
+  start();
+  auto& c = envoy_client();
+  ASSERT_TRUE(c.wait_for([](const auto& s) {
+    return s.names(lds).count("listener-::-8080") && s.names(rds).count("listener-::-8080-routes");
+  }));
+  auto st = c.current();
+  EXPECT_TRUE(st.names(cds).count("a_gloo-system"));
+  EXPECT_TRUE(st.names(cds).count("b_gloo-system"));
+  EXPECT_TRUE(c.consistency_errors().empty()) << c.consistency_errors().front();
+}
+
+TEST_F(ControlPlaneTest, EditedFileMovesTheRoute) {
+  start();
+  auto& c = proxyless_client("greeter");
+  ASSERT_TRUE(c.wait_for([](const auto& s) {
+    return !s.names(rds).empty() && first_cluster(s.held.at(std::string(rds)).begin()->second)
+                                        == "a_gloo-system";
+  }));
+  write_atomically(config_ / "virtualservices/gloo-system/greeter.yaml",
+                   vs_yaml("greeter", "greeter", "b"));
+  EXPECT_TRUE(c.wait_for([](const auto& s) {
+    return first_cluster(s.held.at(std::string(rds)).begin()->second) == "b_gloo-system";
+  })) << "the route did not move to upstream b";
+}
+
+TEST_F(ControlPlaneTest, MalformedFileIsRejectedAndEverythingElseKeepsServing) {
+  start();
+  auto& c = envoy_client();
+  ASSERT_TRUE(c.wait_for([](const auto& s) { return s.names(rds).size() == 1; }));
+  const auto rds_version = c.current().version(rds);
+
+  // Break the VirtualService file: a syntax error, then an unknown field in another file.
+  write_atomically(config_ / "virtualservices/gloo-system/greeter.yaml",
+                   "metadata: {name: greeter\nvirtualHost: [\n");
+  write_atomically(config_ / "virtualservices/gloo-system/typo.yaml",
+                   "metadata: {name: typo, namespace: gloo-system}\nvirtualHostt: {}\n");
+  ASSERT_TRUE(wait_for_event([](const auto& ev) {
+    return ev.verdict() == sluice::v1::VERDICT_REJECTED && ev.origin().find("greeter.yaml") != std::string::npos;
+  }));
+  ASSERT_TRUE(wait_for_event([](const auto& ev) {
+    return ev.verdict() == sluice::v1::VERDICT_REJECTED && ev.name() == "typo"
+           && ev.errors_size() > 0 && ev.errors(0).find("virtualHostt") != std::string::npos;
+  }));
+
+  // A good change after the bad ones still goes through, and the broken VirtualService keeps
+  // its last good form: the route to a is still there, now next to the new one.
+  write_atomically(config_ / "virtualservices/gloo-system/other.yaml",
+                   vs_yaml("other", "other.example.com", "b"));
+  ASSERT_TRUE(c.wait_for([&](const auto& s) { return s.version(rds) != rds_version; }));
+  envoy::config::route::v3::RouteConfiguration rc;
+  auto st = c.current();
+  ASSERT_TRUE(st.held[std::string(rds)]["listener-::-8080-routes"].UnpackTo(&rc));
+  std::set<std::string> vhosts;
+  for (const auto& vh : rc.virtual_hosts()) {
+    vhosts.insert(vh.name());
+  }
+  EXPECT_TRUE(vhosts.count("gloo-system_greeter")) << "the broken VS lost its last good form";
+  EXPECT_TRUE(vhosts.count("gloo-system_other"));
+  EXPECT_FALSE(vhosts.count("gloo-system_typo"));
+  EXPECT_TRUE(c.consistency_errors().empty());
+}
+
+TEST_F(ControlPlaneTest, RestartWithUnchangedInputAppendsNoEventsAndKeepsVersions) {
+  start();
+  std::string first_version;
+  {
+    auto& c = envoy_client();
+    ASSERT_TRUE(c.wait_for([](const auto& s) { return s.names(rds).size() == 1; }));
+    first_version = c.current().version(rds);
+  }
+  stop();
+  auto after_first = events();
+  ASSERT_FALSE(after_first.empty());
+
+  start();
+  auto& c = envoy_client();
+  ASSERT_TRUE(c.wait_for([](const auto& s) { return s.names(rds).size() == 1; }));
+  EXPECT_EQ(c.current().version(rds), first_version);
+  stop();
+  EXPECT_EQ(events().size(), after_first.size()) << "a restart with unchanged input appended";
+}
+
+TEST_F(ControlPlaneTest, FileDeletedWhileStoppedIsDeletedAtRestart) {
+  start();
+  {
+    auto& c = envoy_client();
+    ASSERT_TRUE(c.wait_for([](const auto& s) { return s.names(cds).count("b_gloo-system"); }));
+  }
+  stop();
+  fs::remove(config_ / "upstreams/gloo-system/b.yaml");
+  start();
+  auto& c = envoy_client();
+  ASSERT_TRUE(c.wait_for([](const auto& s) { return s.names(cds).count("a_gloo-system"); }));
+  EXPECT_FALSE(c.current().names(cds).count("b_gloo-system"));
+  bool deleted = false;
+  for (const auto& ev : events()) {
+    deleted |= ev.op() == sluice::v1::EVENT_OP_DELETE && ev.name() == "b";
+  }
+  EXPECT_TRUE(deleted);
+}
+
+}  // namespace
+}  // namespace sluice::actors
