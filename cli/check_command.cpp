@@ -6,9 +6,8 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "model/gateway_translator.hpp"
 #include "model/resource_decoder.hpp"
-#include "xds/proxy_translator.hpp"
+#include "xds/world_translation.hpp"
 
 namespace sluice::cli {
 
@@ -107,12 +106,8 @@ int run_check(const check_flags& flags) {
   }
 
   // Translation problems need the whole set, so they come after every file decoded.
-  model::translation_report report;
-  for (const auto& proxy : model::translate_gateways(w, report)) {
-    (void)xds::translate_proxy(proxy.role, proxy.proxy, w, report);
-  }
-  (void)xds::translate_proxyless(w, report);
-  for (const auto& [key, r] : report.entries()) {
+  auto translation = xds::translate_world(w);
+  for (const auto& [key, r] : translation.report.entries()) {
     const auto* res = w.find(key);
     std::string where = res ? res->origin + ": " : "";
     for (const auto& e : r.errors) {

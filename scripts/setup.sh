@@ -12,6 +12,7 @@ packages=(
   libcaf-dev                         # CAF 0.17.6, the actor runtime
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libre2-dev libssl-dev
+  libcpp-httplib-dev nlohmann-json3-dev   # HTTP(S) for admin, webhook, Kubernetes/Consul/Vault
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 
