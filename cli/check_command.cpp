@@ -126,7 +126,7 @@ int run_check(const check_flags& flags) {
 
 }  // namespace
 
-command_fn add_check(CLI::App& app) {
+command_fn setup_check(CLI::App& app) {
   auto flags = std::make_shared<check_flags>();
   app.add_option("paths", flags->paths, "files or directories (Gloo layout or Kubernetes YAML)")
       ->required();
@@ -135,5 +135,9 @@ command_fn add_check(CLI::App& app) {
       ->capture_default_str();
   return [flags] { return run_check(*flags); };
 }
+
+namespace {
+const command_registration registration{"check", "decode, validate and translate Gloo YAML offline; exit 1 on any error", setup_check};
+}  // namespace
 
 }  // namespace sluice::cli

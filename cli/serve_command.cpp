@@ -52,7 +52,7 @@ int run_serve(const serve_flags& flags) {
 
 }  // namespace
 
-command_fn add_serve(CLI::App& app) {
+command_fn setup_serve(CLI::App& app) {
   auto flags = std::make_shared<serve_flags>();
   app.add_option("--config-dir", flags->config_dir,
                  "directory in Gloo's layout: <plural>/<namespace>/<name>.yaml")
@@ -66,5 +66,9 @@ command_fn add_serve(CLI::App& app) {
   app.add_option("--threads", flags->threads, "actor scheduler threads (0: one per core)");
   return [flags] { return run_serve(*flags); };
 }
+
+namespace {
+const command_registration registration{"serve", "run the control plane (xDS on 9977) on a directory of Gloo YAML", setup_serve};
+}  // namespace
 
 }  // namespace sluice::cli
