@@ -7,6 +7,8 @@
 #include "actors/world_actor.hpp"
 #include "actors/xds_actor.hpp"
 #include "adapters/directory_source.hpp"
+#include "adapters/metrics_server.hpp"
+#include "model/error.hpp"
 #include "model/logging.hpp"
 #include "store/event_log.hpp"
 
@@ -16,7 +18,9 @@ struct control_plane::parts {
   std::shared_ptr<store::event_log> log;
   std::shared_ptr<xds::ads_server> server;
   std::unique_ptr<adapters::directory_source> source;
+  std::unique_ptr<adapters::metrics_server> metrics;
   int port = 0;
+  int metrics_port = 0;
   xds_actor xds;
   world_actor world;
   journal_actor journal;
@@ -29,6 +33,8 @@ control_plane::control_plane(std::unique_ptr<parts> p) : parts_(std::move(p)) {}
 control_plane::~control_plane() { stop(); }
 
 int control_plane::xds_port() const { return parts_->port; }
+
+int control_plane::metrics_port() const { return parts_->metrics_port; }
 
 caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     caf::actor_system& sys, const control_plane_options& options) {
@@ -75,6 +81,19 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     return port.error();
   }
   p->port = *port;
+
+  // Metrics are for operators; a port conflict there must not stop xDS serving.
+  if (!options.metrics_listen.empty()) {
+    p->metrics = std::make_unique<adapters::metrics_server>();
+    auto mport = p->metrics->start(options.metrics_listen);
+    if (mport) {
+      p->metrics_port = *mport;
+      log::cli()->info("metrics listening address={} port={}", options.metrics_listen, *mport);
+    } else {
+      log::cli()->error("metrics unavailable, serving without them: {}", describe(mport.error()));
+      p->metrics.reset();
+    }
+  }
 
   // 3. The actors, downstream first so every handle exists before anything flows.
   p->xds = sys.spawn(xds_actor_impl, p->server);
@@ -134,6 +153,9 @@ void control_plane::stop() {
   }
   if (parts_->server) {
     parts_->server->stop();
+  }
+  if (parts_->metrics) {
+    parts_->metrics->stop();
   }
   for (auto& [_, k] : parts_->kinds) {
     caf::anon_send_exit(k, caf::exit_reason::user_shutdown);

@@ -15,6 +15,7 @@ struct control_plane_options {
   std::string config_dir;               ///< Gloo directory layout to watch
   std::string data_dir;                 ///< RocksDB event log
   std::string xds_listen = "0.0.0.0:9977";
+  std::string metrics_listen;           ///< Prometheus /metrics; empty = off
 };
 
 class control_plane {
@@ -25,6 +26,8 @@ class control_plane {
 
   /// The bound xDS port.
   int xds_port() const;
+  /// The bound metrics port, 0 when off or unavailable.
+  int metrics_port() const;
 
   /// Stops sources and the server, then the actors; idempotent.
   void stop();

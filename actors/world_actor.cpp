@@ -4,6 +4,7 @@
 #include "model/gateway_translator.hpp"
 #include "model/error.hpp"
 #include "model/logging.hpp"
+#include "model/metrics.hpp"
 
 namespace sluice::actors {
 
@@ -50,6 +51,15 @@ void translate_all(world_actor::stateful_pointer<world_actor_state> self) {
   log_report_changes("gateways", report, st.last_problems);
 
   const uint64_t round = ++st.round;
+  model::metrics_registry::global()
+      .counter("sluice_translations_total", "whole-world translation rounds")
+      .add();
+  model::metrics_registry::global()
+      .gauge("sluice_world_resources", "accepted resources in the world")
+      .set(static_cast<int64_t>(view->size()));
+  model::metrics_registry::global()
+      .gauge("sluice_world_watermark", "last event seq applied to the world")
+      .set(static_cast<int64_t>(view->watermark()));
   const bool first = !st.announced;
   auto outstanding = std::make_shared<size_t>(proxies.size() + 1);
   auto done = [self, first, outstanding] {
@@ -115,6 +125,10 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
         auto& st = self->state;
         for (const auto& ev : *batch) {
           if (ev.verdict() == sluice::v1::VERDICT_REJECTED) {
+            model::metrics_registry::global()
+                .counter("sluice_resources_rejected_total",
+                         "input that failed to decode or validate", "kind=\"" + ev.kind() + "\"")
+                .add();
             for (const auto& e : ev.errors()) {
               log::actors()->warn("rejected seq={} kind={} namespace={} name={} origin={}: {}",
                                   ev.seq(), ev.kind(), ev.namespace_(),

@@ -1,6 +1,7 @@
 #include "actors/xds_actor.hpp"
 
 #include "model/logging.hpp"
+#include "model/metrics.hpp"
 
 namespace sluice::actors {
 
@@ -10,6 +11,9 @@ xds_actor::behavior_type xds_actor_impl(xds_actor::stateful_pointer<xds_actor_st
   return {
       [self](atom::publish, const xds::snapshot_ptr& snap) {
         log::xds()->debug("publish key={} watermark={}", snap->key, snap->watermark);
+        model::metrics_registry::global()
+            .counter("sluice_snapshots_published_total", "snapshots handed to the ADS server")
+            .add();
         self->state.server->publish(snap);
         if (self->state.journal) {
           self->send(self->state.journal, atom::record_v, snap);
@@ -24,6 +28,10 @@ xds_actor::behavior_type xds_actor_impl(xds_actor::stateful_pointer<xds_actor_st
       },
       [self](atom::response, const client_response_ptr& r) {
         if (r->nack) {
+          model::metrics_registry::global()
+              .counter("sluice_xds_nacks_total", "NACKs received from xDS clients",
+                       "type_url=\"" + r->type_url + "\"")
+              .add();
           log::xds()->warn("nack node={} key={} type={} version={} nonce={}: {}", r->node_id,
                            r->key, r->type_url, r->version, r->nonce, r->error_message);
         } else {

@@ -18,6 +18,7 @@ struct serve_flags {
   std::string config_dir = "gloo";
   std::string data_dir = ".sluice/data";
   std::string xds_addr = "0.0.0.0:9977";
+  std::string metrics_addr = "0.0.0.0:9966";
   std::string log_level = "info";
   size_t threads = 0;
 };
@@ -37,7 +38,8 @@ int run_serve(const serve_flags& flags) {
     cfg.set("scheduler.max-threads", flags.threads);
   }
   caf::actor_system sys{cfg};
-  actors::control_plane_options options{flags.config_dir, flags.data_dir, flags.xds_addr};
+  actors::control_plane_options options{flags.config_dir, flags.data_dir, flags.xds_addr,
+                                        flags.metrics_addr};
   auto cp = actors::control_plane::start(sys, options);
   if (!cp) {
     log::cli()->error("cannot start: {}", describe(cp.error()));
@@ -60,6 +62,9 @@ command_fn setup_serve(CLI::App& app) {
   app.add_option("--data-dir", flags->data_dir, "RocksDB event log directory")
       ->capture_default_str();
   app.add_option("--xds-addr", flags->xds_addr, "gRPC ADS listen address (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--metrics-addr", flags->metrics_addr,
+                 "Prometheus /metrics listen address (empty: off)")
       ->capture_default_str();
   app.add_option("--log-level", flags->log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
