@@ -1,0 +1,110 @@
+#pragma once
+/// Kubernetes discovery (the `discovery` role): Upstreams for Services and Endpoints for kube
+/// Upstreams, as Gloo's kubernetes plugin produces them (reference gloo.md §1.4, §1.7, §3.5).
+///
+///  - One Upstream per Service port, in the write namespace, named `<ns>-<svc>-<port>` (sanitized
+///    like Gloo: lower case, characters outside [a-z0-9-] become '-', long names shortened with a
+///    hash), spec `kube{serviceName, serviceNamespace, servicePort, selector}`, labelled
+///    `discovered_by: kubernetesplugin`, the Service's labels in `discoveryMetadata.labels`. An
+///    Upstream CRD of the same namespace and name wins: nothing is generated for it.
+///  - For every kube Upstream (the discovered ones, Upstream CRDs with a `kube` spec, and Gloo's
+///    in-memory `kube-svc:<ns>-<svc>-<port>` upstreams of kube route destinations): find the
+///    Service port whose `port` is `servicePort`; take the ready addresses (EndpointSlice
+///    `conditions.ready` not false; core Endpoints `addresses`, not `notReadyAddresses`) and the
+///    endpoint port whose name is the Service port's name (any port when the Service has one).
+///    EndpointSlices are used when the Service has any; its core Endpoints object otherwise.
+///  - One Endpoint per (Service, address, port), in the write namespace, naming every upstream
+///    that selects it; named `ep-<address with non [0-9a-z] as '-'>-<port>-<fnv64 hex>`.
+///
+/// Not done (needs a Pod watch): the upstream `selector` filter on pod labels, and pod labels as
+/// endpoint labels for subset routing.
+///
+/// Every call returns the source events for what changed, and only that: EndpointSlice churn
+/// yields Endpoint events only. Output is in the Kubernetes form, so the kind actors decode it like
+/// any other input. Origins are "discovery/<plural>/<namespace>/<name>" under the source name
+/// `kubernetes-discovery`. Plain class, not thread-safe; the Kubernetes source calls it under its
+/// delivery lock.
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/source_event.hpp"
+
+namespace sluice::adapters {
+
+struct kubernetes_discovery_options {
+  std::string write_namespace = "gloo-system";
+  bool upstreams = true;          ///< generate an Upstream per Service port (Gloo's UDS)
+  bool kube_destinations = true;  ///< Endpoints also name the `kube-svc:` in-memory upstreams
+  std::string source = "kubernetes-discovery";
+};
+
+/// Gloo's name for the discovered upstream of a Service port: "<ns>-<svc>-<port>", sanitized.
+std::string discovered_upstream_name(const std::string& ns, const std::string& service,
+                                     uint32_t port);
+
+class kubernetes_discovery {
+ public:
+  explicit kubernetes_discovery(kubernetes_discovery_options options = {});
+
+  /// A Service, EndpointSlice or Endpoints object as the API server sends it.
+  [[nodiscard]] model::source_batch upsert_service(const nlohmann::json& service);
+  [[nodiscard]] model::source_batch remove_service(const std::string& ns, const std::string& name);
+  [[nodiscard]] model::source_batch upsert_endpoint_slice(const nlohmann::json& slice);
+  [[nodiscard]] model::source_batch remove_endpoint_slice(const std::string& ns,
+                                                          const std::string& name);
+  [[nodiscard]] model::source_batch upsert_endpoints(const nlohmann::json& endpoints);
+  [[nodiscard]] model::source_batch remove_endpoints(const std::string& ns,
+                                                     const std::string& name);
+  /// An Upstream CRD (any type: a non-kube one still shadows a discovered name).
+  [[nodiscard]] model::source_batch upsert_upstream(const nlohmann::json& upstream);
+  [[nodiscard]] model::source_batch remove_upstream(const std::string& ns, const std::string& name);
+
+  /// Every generated resource: origin -> bytes.
+  std::map<std::string, std::string> generated() const;
+
+ private:
+  using key = std::pair<std::string, std::string>;  ///< (namespace, name)
+  struct service_port {
+    std::string name;
+    uint32_t port = 0;
+  };
+  struct service_info {
+    std::vector<service_port> ports;
+    std::map<std::string, std::string> labels;
+    std::map<std::string, std::string> selector;
+  };
+  struct address_port {
+    std::string name;  ///< port name
+    uint32_t port = 0;
+  };
+  /// Ready addresses and ports of one EndpointSlice or one Endpoints subset.
+  struct address_set {
+    std::vector<std::string> addresses;
+    std::vector<address_port> ports;
+  };
+  struct kube_ref {
+    key service;
+    uint32_t port = 0;
+  };
+
+  /// Recomputes everything generated for one Service and returns the difference.
+  model::source_batch refresh(const key& service);
+  std::map<std::string, std::string> desired_for(const key& service) const;
+
+  kubernetes_discovery_options options_;
+  std::map<key, service_info> services_;
+  std::map<key, std::pair<std::string, std::vector<address_set>>>
+      slices_;                                         ///< slice -> (service, sets)
+  std::map<key, std::vector<address_set>> endpoints_;  ///< by service
+  std::set<key> crd_upstreams_;
+  std::map<key, kube_ref> kube_upstreams_;                       ///< CRDs with spec.kube
+  std::map<key, std::map<std::string, std::string>> generated_;  ///< by service
+};
+
+}  // namespace sluice::adapters
