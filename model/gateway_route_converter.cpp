@@ -505,14 +505,21 @@ std::vector<gl::Route> route_converter::visit(const resource_key& owner, int64_t
           for (const auto* t : group) {
             const auto& rt = static_cast<const gw::RouteTable&>(*t->message);
             report_.touch(t->key);
-            if (std::find(chain.begin(), chain.end(), t->key) != chain.end()) {
+            if (auto pos = std::find(chain.begin(), chain.end(), t->key); pos != chain.end()) {
               std::string cycle;
               for (const auto& k : chain) {
                 cycle += "[" + ref_key(k) + "] -> ";
               }
               cycle += "[" + ref_key(t->key) + "]";
-              // Blamed on the table about to be visited, the one that closes the cycle (Gloo).
-              add_error(t->key, "invalid route: delegation cycle detected: " + cycle);
+              const std::string message =
+                  "invalid route: delegation cycle detected: " + cycle +
+                  " (remove one of these delegations to break the cycle)";
+              // Gloo blames only the table that closes the cycle; every table on it is part of
+              // the problem, and any of them may be the one to fix, so each is told.
+              for (auto k = pos; k != chain.end(); ++k) {
+                report_error(report_, *k, message);
+              }
+              add_error(t->key, message);
               continue;
             }
             auto next_chain = chain;

@@ -4,6 +4,7 @@
 ///
 /// Pure function of the world: same world, same Proxies, byte for byte.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,32 @@ struct gateway_translation_options {
   /// Settings gateway.readGatewaysFromAllNamespaces: when false (Gloo's default) only Gateways in
   /// write_namespace are read; the others get a warning saying so.
   bool read_gateways_from_all_namespaces = false;
+  /// Settings gateway.translateEmptyGateways: an HTTP Gateway gets a listener even when the world
+  /// holds no VirtualService at all (Gloo's default is no listener).
+  bool translate_empty_gateways = false;
+  /// Settings gateway.validation.warnMissingTlsSecret: a VirtualService whose sslConfig names a
+  /// missing secret gets a warning (true, Gloo's Helm default) or an error. Either way it is not
+  /// served on the TLS listener until the secret exists; the other VirtualServices are.
+  bool warn_missing_tls_secret = true;
+  /// Settings gateway.virtualServiceOptions.oneWayTls: default for sslConfigs that leave it unset.
+  std::optional<bool> one_way_tls;
+  /// Settings gateway.isolateVirtualHostsBySslConfig (or the Gateway annotation
+  /// gateway.solo.io/isolate_vhost): Gloo's AggregateListener, not supported; a warning says so.
+  bool isolate_virtual_hosts_by_ssl_config = false;
+  /// When the world holds the Settings `settings_namespace/settings_name`, its fields replace the
+  /// ones above (discoveryNamespace, gateway.readGatewaysFromAllNamespaces,
+  /// gateway.translateEmptyGateways, gateway.validation.warnMissingTlsSecret,
+  /// gateway.virtualServiceOptions.oneWayTls, gateway.isolateVirtualHostsBySslConfig) and the
+  /// Settings resource is reported on.
+  bool apply_settings = true;
+  std::string settings_namespace = "gloo-system";
+  std::string settings_name = "default";
 };
+
+/// `options` with the fields the world's Settings set (see gateway_translation_options), or
+/// unchanged when apply_settings is off or there is no such Settings.
+[[nodiscard]] gateway_translation_options effective_gateway_options(
+    const world& w, const gateway_translation_options& options);
 
 struct translated_proxy {
   std::string role;              ///< "<namespace>~<proxyName>", the xDS snapshot key
@@ -27,6 +53,12 @@ struct translated_proxy {
 };
 
 /// One Proxy per proxy name that has at least one listener, sorted by role.
+///
+/// Error isolation (better than Gloo, which rejects whole listeners): a VirtualService that
+/// cannot be served loses only its own virtual host; of two VirtualServices claiming one domain,
+/// or TLS configurations whose SNI matches overlap, the newcomer (the one whose current version
+/// arrived last, by log sequence; then by namespace/name) is blamed and left out; of two Gateways
+/// binding one port of a proxy, the newcomer is left out of that proxy.
 [[nodiscard]] std::vector<translated_proxy> translate_gateways(
     const world& w, translation_report& report, const gateway_translation_options& options = {});
 

@@ -1,21 +1,35 @@
 #pragma once
-/// Upstreams -> Envoy Clusters and ClusterLoadAssignments (reference gloo.md §1.4, §3.2;
+/// Upstreams -> Envoy Clusters and ClusterLoadAssignments (reference gloo.md §1.4, §3.2, §3.5;
 /// xds-clients.md for what proxyless gRPC clients accept).
 ///
 /// Every Upstream of the world becomes one cluster named "<name>_<namespace>" (Gloo gives every
 /// proxy every cluster). An Upstream that cannot be translated gets an error or a warning and no
 /// cluster; routes that point at it are then replaced (see envoy_routes.hpp), so what is served
 /// never references a missing cluster.
+///
+/// What is translated: static hosts (STATIC, or STRICT_DNS with V4_ONLY when a host is a name; TLS
+/// when useTls or a port 443, with per-host SNI), kube and consul upstreams (EDS fed by Endpoint
+/// resources; subset load balancing from kube subsetSpec or consul tags and data centers, endpoint
+/// labels as envoy.lb metadata), sslConfig, circuitBreakers (Settings gloo.circuitBreakers as the
+/// default), healthChecks, loadBalancerConfig, connectionConfig, useHttp2 / protocolSelection,
+/// outlierDetection.
+///
+/// `translate_upstream` is a pure function of one Upstream, its endpoints and the Secrets it
+/// names, so a caller can cache clusters per Upstream.
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "model/translation_report.hpp"
 #include "model/world.hpp"
 #include "solo/gloo.pb.h"
+#include "xds/envoy_tls.hpp"
+#include "xds/proxy_translator.hpp"
 
 namespace sluice::xds {
 
@@ -28,15 +42,48 @@ enum class cluster_flavor {
   /// Proxyless gRPC: every cluster is EDS over ADS (gRPC rejects STATIC), the EDS name is the
   /// cluster name, and every endpoint sits in one locality with load_balancing_weight 1 (gRPC
   /// silently drops localities without a weight) and health HEALTHY. Hosts that are not IP
-  /// literals are skipped with a warning (gRPC needs IP addresses). TLS settings are not sent:
-  /// gRPC only accepts certificate-provider TLS.
+  /// literals are skipped with a warning (gRPC needs IP addresses). TLS settings, health checks
+  /// and subset load balancing are not sent: gRPC only accepts certificate-provider TLS and does
+  /// neither of the others.
   proxyless,
 };
+
+/// One endpoint of an Upstream, from a static host or an Endpoint resource.
+struct upstream_endpoint {
+  std::string address;
+  uint32_t port = 0;
+  uint32_t weight = 0;  ///< 0 = unset
+  std::string hostname;
+  std::map<std::string, std::string> labels;  ///< Endpoint labels (pod labels, consul tags / DCs)
+};
+
+/// Endpoint resources by the Upstream (namespace, name) they name, in world order.
+using endpoint_index =
+    std::map<std::pair<std::string, std::string>, std::vector<upstream_endpoint>>;
+
+[[nodiscard]] endpoint_index index_endpoints(const model::world& w);
+
+/// The translation of one Upstream.
+struct cluster_piece {
+  std::optional<envoy::config::cluster::v3::Cluster> cluster;  ///< absent when rejected
+  /// The EDS resource (name = cluster_load_assignment.cluster_name), for EDS clusters.
+  std::optional<envoy::config::endpoint::v3::ClusterLoadAssignment> load_assignment;
+  secret_map secrets;                ///< SDS secrets its TLS context names
+  model::translation_report report;  ///< findings on the Upstream (touched)
+};
+
+/// Translates one Upstream. `endpoints` are the Endpoint resources naming it (ignored for static
+/// upstreams); `w` is read for the Secrets of its sslConfig only.
+[[nodiscard]] cluster_piece translate_upstream(const model::stored_resource& upstream,
+                                               const std::vector<upstream_endpoint>& endpoints,
+                                               const model::world& w, cluster_flavor flavor,
+                                               const envoy_translation_options& options = {});
 
 struct cluster_translation {
   std::map<std::string, envoy::config::cluster::v3::Cluster> clusters;  ///< by cluster name
   /// By EDS resource name (= cluster_load_assignment.cluster_name).
   std::map<std::string, envoy::config::endpoint::v3::ClusterLoadAssignment> load_assignments;
+  secret_map secrets;  ///< SDS secrets the clusters name
 
   bool has_cluster(const std::string& name) const { return clusters.count(name) > 0; }
 };
@@ -44,6 +91,7 @@ struct cluster_translation {
 /// Translates every Upstream of `w`, touching each in `report`.
 [[nodiscard]] cluster_translation translate_upstreams(const model::world& w,
                                                       model::translation_report& report,
-                                                      cluster_flavor flavor);
+                                                      cluster_flavor flavor,
+                                                      const envoy_translation_options& options = {});
 
 }  // namespace sluice::xds

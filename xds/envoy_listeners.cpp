@@ -4,6 +4,9 @@
 #include <set>
 #include <variant>
 
+#include "envoy/extensions/filters/http/cors/v3/cors.pb.h"
+#include "envoy/extensions/filters/http/ext_authz/v3/ext_authz.pb.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol.pb.h"
 #include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb.h"
@@ -20,9 +23,11 @@ namespace gl = ::gloo::solo::io;
 namespace listener_v3 = envoy::config::listener::v3;
 namespace hcm_v3 = envoy::extensions::filters::network::http_connection_manager::v3;
 namespace tls_v3 = envoy::extensions::transport_sockets::tls::v3;
+namespace authz_v3 = envoy::extensions::filters::http::ext_authz::v3;
 using model::resource_kind;
 
 constexpr const char* hcm_filter_name = "envoy.filters.network.http_connection_manager";
+constexpr const char* tls_inspector_name = "envoy.filters.listener.tls_inspector";
 
 // One downstream TLS configuration with the SNI domains of every SslConfig that shares it.
 struct tls_group {
@@ -54,32 +59,66 @@ std::vector<tls_group> group_ssl_configurations(const gl::Listener& l) {
 }
 
 listener_v3::Filter hcm_filter(const std::string& route_config_name,
-                               const std::string& stat_prefix) {
+                               const std::string& stat_prefix, const http_filter_use& filters,
+                               const envoy_translation_options& options) {
   listener_v3::Filter f;
   f.set_name(hcm_filter_name);
-  *f.mutable_typed_config() = pack(http_connection_manager(route_config_name, stat_prefix));
+  *f.mutable_typed_config() =
+      pack(http_connection_manager(route_config_name, stat_prefix, filters, options));
   return f;
 }
 
 }  // namespace
 
 hcm_v3::HttpConnectionManager http_connection_manager(const std::string& route_config_name,
-                                                      const std::string& stat_prefix) {
+                                                      const std::string& stat_prefix,
+                                                      const http_filter_use& filters,
+                                                      const envoy_translation_options& options) {
   hcm_v3::HttpConnectionManager hcm;
   hcm.set_stat_prefix(stat_prefix.empty() ? "http" : stat_prefix);
   hcm.set_codec_type(hcm_v3::HttpConnectionManager::AUTO);
   auto* rds = hcm.mutable_rds();
   *rds->mutable_config_source() = ads_config_source();
   rds->set_route_config_name(route_config_name);
+  // Gloo's filter stages: fault, cors, then auth; only filters some route uses are added
+  // (GLTR/network_filters.go). Their per-route configuration lives on the routes.
+  if (filters.fault) {
+    auto* f = hcm.add_http_filters();
+    f->set_name(fault_filter);
+    *f->mutable_typed_config() = pack(envoy::extensions::filters::http::fault::v3::HTTPFault());
+  }
+  if (filters.cors) {
+    auto* f = hcm.add_http_filters();
+    f->set_name(cors_filter);
+    *f->mutable_typed_config() = pack(envoy::extensions::filters::http::cors::v3::Cors());
+  }
+  if (filters.ext_authz && options.ext_auth_server) {
+    authz_v3::ExtAuthz authz;
+    const auto& server = *options.ext_auth_server;
+    auto* grpc = authz.mutable_grpc_service();
+    grpc->mutable_envoy_grpc()->set_cluster_name(cluster_name(server.name, server.ns));
+    grpc->mutable_timeout()->set_seconds(options.ext_auth_timeout_ms / 1000);
+    grpc->mutable_timeout()->set_nanos(static_cast<int32_t>(options.ext_auth_timeout_ms % 1000) *
+                                       1000000);
+    authz.set_transport_api_version(envoy::config::core::v3::V3);
+    authz.set_failure_mode_allow(options.ext_auth_failure_mode_allow);
+    authz.set_clear_route_cache(options.ext_auth_clear_route_cache);
+    if (options.ext_auth_status_on_error != 0) {
+      authz.mutable_status_on_error()->set_code(
+          static_cast<envoy::type::v3::StatusCode>(options.ext_auth_status_on_error));
+    }
+    auto* f = hcm.add_http_filters();
+    f->set_name(ext_authz_filter);
+    *f->mutable_typed_config() = pack(authz);
+  }
   // The router must be the last filter (Envoy and gRPC both insist).
   auto* router = hcm.add_http_filters();
-  router->set_name("envoy.filters.http.router");
+  router->set_name(router_filter);
   *router->mutable_typed_config() = pack(envoy::extensions::filters::http::router::v3::Router());
   return hcm;
 }
 
-listener_v3::Listener http_listener(const gl::Listener& l, const std::string& route_config_name,
-                                    const model::world& w, model::translation_report& report) {
+listener_v3::Listener listener_base(const gl::Listener& l) {
   listener_v3::Listener out;
   out.set_name(l.name());
   auto* sa = out.mutable_address()->mutable_socket_address();
@@ -95,9 +134,41 @@ listener_v3::Listener http_listener(const gl::Listener& l, const std::string& ro
     *f->mutable_typed_config() =
         pack(envoy::extensions::filters::listener::proxy_protocol::v3::ProxyProtocol());
   }
+  return out;
+}
+
+void add_tls_inspector(listener_v3::Listener& listener) {
+  for (const auto& f : listener.listener_filters()) {
+    if (f.name() == tls_inspector_name) {
+      return;
+    }
+  }
+  auto* f = listener.add_listener_filters();
+  f->set_name(tls_inspector_name);
+  *f->mutable_typed_config() =
+      pack(envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector());
+}
+
+std::variant<envoy::config::core::v3::TransportSocket, std::string> downstream_transport_socket(
+    const gl::SslConfig& ssl, const std::string& ns, const listener_context& ctx) {
+  auto tls = downstream_tls_context(ssl, ns, ctx.world,
+                                    tls_delivery{ctx.options.secrets, &ctx.secrets});
+  if (auto* problem = std::get_if<std::string>(&tls)) {
+    return *problem;
+  }
+  envoy::config::core::v3::TransportSocket ts;
+  ts.set_name("envoy.transport_sockets.tls");
+  *ts.mutable_typed_config() = pack(std::get<tls_v3::DownstreamTlsContext>(tls));
+  return ts;
+}
+
+listener_v3::Listener http_listener(const gl::Listener& l, const std::string& route_config_name,
+                                    const http_filter_use& filters, const listener_context& ctx) {
+  auto out = listener_base(l);
   const auto& stat_prefix = l.http_listener().stat_prefix();
   if (l.ssl_configurations().empty()) {
-    *out.add_filter_chains()->add_filters() = hcm_filter(route_config_name, stat_prefix);
+    *out.add_filter_chains()->add_filters() =
+        hcm_filter(route_config_name, stat_prefix, filters, ctx.options);
     return out;
   }
 
@@ -105,46 +176,53 @@ listener_v3::Listener http_listener(const gl::Listener& l, const std::string& ro
   const std::string ns = gateways.empty() ? std::string() : gateways.front().ns;
   auto blame = [&](const std::string& message) {
     for (const auto& g : gateways) {
-      model::report_error(report, g, message);
+      model::report_error(ctx.report, g, message);
     }
   };
-  std::set<std::string> matches;
+  // SNI names (and "match all") already claimed by an earlier chain: Envoy rejects a listener in
+  // which one name leads to two chains.
+  std::set<std::string> claimed;
+  bool all_claimed = false;
   for (const auto& g : group_ssl_configurations(l)) {
-    auto names = g.match_all ? std::set<std::string>{} : g.server_names;
-    std::string match_key;
-    for (const auto& n : names) {
-      match_key += n + ",";
+    std::string overlap;
+    if (g.match_all && all_claimed) {
+      overlap = "(any SNI name)";
     }
-    if (!matches.insert(match_key).second) {
-      // Envoy rejects two filter chains with the same match; Gloo then rejects the whole
-      // listener. sluice keeps the first chain and drops the later one.
-      blame("listener " + l.name() + ": two different sslConfigs have the same SNI match [" +
-            match_key + "]; the later one is not served");
+    for (const auto& n : g.server_names) {
+      if (!g.match_all && claimed.count(n) > 0) {
+        overlap = n;
+        break;
+      }
+    }
+    if (!overlap.empty()) {
+      blame("listener " + l.name() + ": two different sslConfigs both match SNI " + overlap +
+            "; the later one's filter chain is not served");
       continue;
     }
-    auto ctx = downstream_tls_context(g.config, ns, w);
-    if (auto* problem = std::get_if<std::string>(&ctx)) {
+    auto ts = downstream_transport_socket(g.config, ns, ctx);
+    if (auto* problem = std::get_if<std::string>(&ts)) {
       blame("listener " + l.name() + ": " + *problem + "; that TLS filter chain is not served");
       continue;
     }
     auto* chain = out.add_filter_chains();
-    for (const auto& n : names) {
-      chain->mutable_filter_chain_match()->add_server_names(n);
+    if (!g.match_all) {
+      for (const auto& n : g.server_names) {
+        chain->mutable_filter_chain_match()->add_server_names(n);
+      }
+      claimed.insert(g.server_names.begin(), g.server_names.end());
+    } else {
+      all_claimed = true;
     }
     if (g.config.has_transport_socket_connect_timeout()) {
       *chain->mutable_transport_socket_connect_timeout() =
           g.config.transport_socket_connect_timeout();
     }
-    auto* ts = chain->mutable_transport_socket();
-    ts->set_name("envoy.transport_sockets.tls");
-    *ts->mutable_typed_config() = pack(std::get<tls_v3::DownstreamTlsContext>(ctx));
-    *chain->add_filters() = hcm_filter(route_config_name, stat_prefix);
+    *chain->mutable_transport_socket() =
+        std::get<envoy::config::core::v3::TransportSocket>(std::move(ts));
+    *chain->add_filters() = hcm_filter(route_config_name, stat_prefix, filters, ctx.options);
   }
   if (out.filter_chains_size() > 0) {
-    auto* f = out.add_listener_filters();
-    f->set_name("envoy.filters.listener.tls_inspector");
-    *f->mutable_typed_config() =
-        pack(envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector());
+    add_tls_inspector(out);
   }
   return out;
 }

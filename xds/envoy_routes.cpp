@@ -2,11 +2,18 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cctype>
+#include <set>
 #include <utility>
 #include <variant>
 
+#include "envoy/extensions/filters/http/cors/v3/cors.pb.h"
+#include "envoy/extensions/filters/http/ext_authz/v3/ext_authz.pb.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "model/gateway_attribution.hpp"
+#include "model/gateway_settings.hpp"
+#include "solo/enterprise.pb.h"
 #include "xds/envoy_common.hpp"
 
 namespace sluice::xds {
@@ -14,29 +21,15 @@ namespace sluice::xds {
 namespace {
 
 namespace gl = ::gloo::solo::io;
+namespace pb = google::protobuf;
 namespace route_v3 = envoy::config::route::v3;
 namespace core_v3 = envoy::config::core::v3;
 namespace matcher_v3 = envoy::type::matcher::v3;
+namespace cors_v3 = envoy::extensions::filters::http::cors::v3;
+namespace fault_v3 = envoy::extensions::filters::http::fault::v3;
+namespace authz_v3 = envoy::extensions::filters::http::ext_authz::v3;
 using model::resource_key;
 using model::resource_kind;
-
-// Where findings about one Proxy route go: the VirtualService(s) of the virtual host and, for a
-// delegated route, the RouteTable that holds it.
-struct blame {
-  std::vector<resource_key> owners;
-};
-
-void blame_error(const route_context& ctx, const blame& b, const std::string& message) {
-  for (const auto& k : b.owners) {
-    model::report_error(ctx.report, k, message);
-  }
-}
-
-void blame_warning(const route_context& ctx, const blame& b, const std::string& message) {
-  for (const auto& k : b.owners) {
-    model::report_warning(ctx.report, k, message);
-  }
-}
 
 // --- deprecated Envoy fields, used on purpose ---------------------------------------------------
 // google_re2 is the only engine older Envoys accept (newer ones default to it); exact_match /
@@ -123,10 +116,10 @@ std::optional<std::string> header_name_problem(const std::string& name) {
 }
 
 // Header manipulation on a route, weighted cluster or virtual host; all three have the same four
-// fields in Envoy.
+// fields in Envoy. `unsupported` collects what is ignored.
 template <class Target>
 std::optional<std::string> apply_headers(const gl::HeaderManipulation& hm, Target& out,
-                                         const route_context& ctx, const blame& b) {
+                                         std::vector<std::string>& unsupported) {
   auto add = [&](const gl::HeaderValueOption& in,
                  core_v3::HeaderValueOption& h) -> std::optional<std::string> {
     if (auto p = header_name_problem(in.header().key())) {
@@ -141,7 +134,7 @@ std::optional<std::string> apply_headers(const gl::HeaderManipulation& hm, Targe
   };
   for (const auto& in : hm.request_headers_to_add()) {
     if (in.has_header_secret_ref()) {
-      blame_warning(ctx, b, "headerSecretRef is not supported yet: header ignored");
+      unsupported.emplace_back("headerSecretRef is not supported yet: that header is not added");
       continue;
     }
     if (auto p = add(in, *out.add_request_headers_to_add())) {
@@ -202,37 +195,169 @@ matcher_v3::RegexMatchAndSubstitute regex_rewrite(const gl::RegexMatchAndSubstit
   return out;
 }
 
+// Gloo's CORS plugin: origins match exactly or by RE2 regex, lists are joined with ",".
+std::variant<cors_v3::CorsPolicy, std::string> cors_policy(const gl::CorsPolicy& in,
+                                                           uint32_t max_program_size,
+                                                           bool route_level) {
+  cors_v3::CorsPolicy out;
+  for (const auto& o : in.allow_origin()) {
+    out.add_allow_origin_string_match()->set_exact(o);
+  }
+  for (const auto& o : in.allow_origin_regex()) {
+    if (auto p = regex_problem(o, max_program_size)) {
+      return "cors.allowOriginRegex: " + *p;
+    }
+    *out.add_allow_origin_string_match()->mutable_safe_regex() = re2_matcher(o);
+  }
+  auto join = [](const pb::RepeatedPtrField<std::string>& list) {
+    std::string s;
+    for (const auto& x : list) {
+      s += (s.empty() ? "" : ",") + x;
+    }
+    return s;
+  };
+  out.set_allow_methods(join(in.allow_methods()));
+  out.set_allow_headers(join(in.allow_headers()));
+  out.set_expose_headers(join(in.expose_headers()));
+  out.set_max_age(in.max_age());
+  if (in.allow_credentials()) {
+    out.mutable_allow_credentials()->set_value(true);
+  }
+  if (route_level && in.disable_for_route()) {
+    // Gloo: the virtual host's policy is switched off for this route.
+    auto* enabled = out.mutable_filter_enabled()->mutable_default_value();
+    enabled->set_numerator(0);
+    enabled->set_denominator(envoy::type::v3::FractionalPercent::HUNDRED);
+  }
+  return out;
+}
+
+// Gloo's ToEnvoyPercentage: a float percentage becomes parts per million (truncated, as Go's
+// uint32 conversion does).
+envoy::type::v3::FractionalPercent fractional_percent(float percentage) {
+  envoy::type::v3::FractionalPercent out;
+  out.set_numerator(static_cast<uint32_t>(percentage * 10000.0f));
+  out.set_denominator(envoy::type::v3::FractionalPercent::MILLION);
+  return out;
+}
+
+std::variant<fault_v3::HTTPFault, std::string> http_fault(const gl::RouteFaults& in) {
+  fault_v3::HTTPFault out;
+  if (in.has_abort()) {
+    const auto& a = in.abort();
+    if (a.percentage() < 0 || a.percentage() > 100) {
+      return std::string("faults.abort.percentage must be between 0 and 100");
+    }
+    if (a.http_status() < 200 || a.http_status() >= 600) {
+      return "faults.abort.httpStatus must be between 200 and 599, got " +
+             std::to_string(a.http_status());
+    }
+    out.mutable_abort()->set_http_status(a.http_status());
+    *out.mutable_abort()->mutable_percentage() = fractional_percent(a.percentage());
+  }
+  if (in.has_delay()) {
+    const auto& d = in.delay();
+    if (d.percentage() < 0 || d.percentage() > 100) {
+      return std::string("faults.delay.percentage must be between 0 and 100");
+    }
+    if (!d.has_fixed_delay() || millis(d.fixed_delay()) <= 0) {
+      return std::string("faults.delay.fixedDelay must be greater than zero");
+    }
+    *out.mutable_delay()->mutable_fixed_delay() = d.fixed_delay();
+    *out.mutable_delay()->mutable_percentage() = fractional_percent(d.percentage());
+  }
+  return out;
+}
+
+void put_filter_config(pb::Map<std::string, pb::Any>& configs, const char* filter,
+                       const pb::Message& m) {
+  configs[filter] = pack(m);
+}
+
+// Findings about one virtual host: the VirtualService(s) it came from, and for a delegated route
+// the RouteTable that holds it. Tracks whether anything was an error (the vhost is then rejected).
+class blame_sink {
+ public:
+  blame_sink(model::translation_report& report, std::vector<resource_key> owners)
+      : report_(report), owners_(std::move(owners)) {}
+
+  void error(const std::vector<resource_key>& extra, const std::string& message) {
+    rejected_ = true;
+    for (const auto& k : owners_) {
+      model::report_error(report_, k, message);
+    }
+    for (const auto& k : extra) {
+      model::report_error(report_, k, message);
+    }
+  }
+  void warning(const std::vector<resource_key>& extra, const std::string& message) {
+    for (const auto& k : owners_) {
+      model::report_warning(report_, k, message);
+    }
+    for (const auto& k : extra) {
+      model::report_warning(report_, k, message);
+    }
+  }
+  bool rejected() const { return rejected_; }
+  model::translation_report& report() { return report_; }
+
+ private:
+  model::translation_report& report_;
+  std::vector<resource_key> owners_;
+  bool rejected_ = false;
+};
+
+constexpr const char* not_served = " (the virtual host is not served until this is fixed)";
+
 // Builds the Envoy routes of one Proxy virtual host.
 class route_builder {
  public:
-  route_builder(const route_context& ctx, std::string vhost_name, blame vs_blame)
-      : ctx_(ctx), vhost_name_(std::move(vhost_name)), vs_blame_(std::move(vs_blame)) {}
+  route_builder(const route_context& ctx, std::string vhost_name, std::string owner_ns,
+                blame_sink& blame)
+      : ctx_(ctx),
+        vhost_name_(std::move(vhost_name)),
+        owner_ns_(std::move(owner_ns)),
+        blame_(blame) {}
 
-  void add(const gl::Route& r, int index, route_v3::VirtualHost& out);
+  void add(const gl::Route& r, int index, const gl::VirtualHostOptions* vhost_options,
+           route_v3::VirtualHost& out);
+
+  /// The ext_authz per-filter config for an ExtAuthExtension, or the problem; nullopt config
+  /// with no problem means "nothing to configure". `source_type` / `source_name` go to the
+  /// auth server as context extensions (Gloo).
+  std::variant<std::optional<authz_v3::ExtAuthzPerRoute>, std::string> ext_auth(
+      const gl::ExtAuthExtension& e, const std::string& source_type,
+      const std::string& source_name) const;
+
+  http_filter_use filters;
 
  private:
   using problem = std::optional<std::string>;
 
   problem build_match(const gl::Matcher& m, route_v3::RouteMatch& out) const;
-  problem build_action(const gl::Route& r, route_v3::Route& out, const blame& b,
-                       const std::string& label) const;
-  problem build_route_action(const gl::RouteAction& a, route_v3::Route& out, const blame& b,
-                             const std::string& label) const;
-  problem build_weighted(const gl::MultiDestination& multi, route_v3::Route& out, const blame& b,
-                         const std::string& label) const;
-  problem apply_options(const gl::RouteOptions& o, route_v3::Route& out, const blame& b) const;
+  problem build_action(const gl::Route& r, route_v3::Route& out, const std::string& label,
+                       std::vector<resource_key> extra);
+  problem build_route_action(const gl::RouteAction& a, route_v3::Route& out,
+                             const std::string& label, const std::vector<resource_key>& extra);
+  problem build_weighted(const gl::MultiDestination& multi, route_v3::Route& out,
+                         const std::string& label, const std::vector<resource_key>& extra);
+  problem apply_options(const gl::RouteOptions& o, route_v3::Route& out, const std::string& label,
+                        const std::vector<resource_key>& extra);
+  problem check_subset(const gl::Destination& d) const;
   resolved_destination resolve(const gl::Destination& d) const {
     return resolve_destination(d, ctx_.world, ctx_.clusters);
   }
-  void replace_with_invalid_response(route_v3::Route& out, const blame& b, const std::string& label,
-                                     const std::string& why) const;
+  void set_destination_metadata(const gl::Destination& d, core_v3::Metadata& md) const;
+  void replace_with_invalid_response(route_v3::Route& out, const std::vector<resource_key>& extra,
+                                     const std::string& label, const std::string& why) const;
   problem check_regex(const std::string& regex) const {
     return regex_problem(regex, ctx_.options.regex_max_program_size);
   }
 
   const route_context& ctx_;
   std::string vhost_name_;
-  blame vs_blame_;
+  std::string owner_ns_;
+  blame_sink& blame_;
 };
 
 route_builder::problem route_builder::build_match(const gl::Matcher& m,
@@ -269,6 +394,9 @@ route_builder::problem route_builder::build_match(const gl::Matcher& m,
     out.mutable_case_sensitive()->set_value(m.case_sensitive().value());
   }
   for (const auto& in : m.headers()) {
+    if (in.name().empty()) {
+      return std::string("a header matcher needs a name");
+    }
     auto* h = out.add_headers();
     h->set_name(in.name());
     if (in.value().empty()) {
@@ -284,6 +412,9 @@ route_builder::problem route_builder::build_match(const gl::Matcher& m,
     h->set_invert_match(in.invert_match());
   }
   for (const auto& in : m.query_parameters()) {
+    if (in.name().empty()) {
+      return std::string("a query parameter matcher needs a name");
+    }
     auto* q = out.add_query_parameters();
     q->set_name(in.name());
     if (in.value().empty()) {
@@ -312,7 +443,8 @@ route_builder::problem route_builder::build_match(const gl::Matcher& m,
   return std::nullopt;
 }
 
-void route_builder::replace_with_invalid_response(route_v3::Route& out, const blame& b,
+void route_builder::replace_with_invalid_response(route_v3::Route& out,
+                                                  const std::vector<resource_key>& extra,
                                                   const std::string& label,
                                                   const std::string& why) const {
   // Gloo leaves a dangling cluster name here (Envoy answers 503 "no healthy upstream"); sluice
@@ -323,21 +455,111 @@ void route_builder::replace_with_invalid_response(route_v3::Route& out, const bl
   if (!ctx_.options.invalid_route_body.empty()) {
     dr->mutable_body()->set_inline_string(ctx_.options.invalid_route_body);
   }
-  blame_warning(ctx_, b,
-                "route " + label + ": " + why + "; the route answers " +
-                    std::to_string(ctx_.options.invalid_route_status) + " until it does");
+  blame_.warning(extra, "route " + label + ": " + why + "; the route answers " +
+                            std::to_string(ctx_.options.invalid_route_status) + " until it does");
 }
 
-void set_subset(const gl::Destination& d, core_v3::Metadata& md) {
-  auto& fields = *(*md.mutable_filter_metadata())["envoy.lb"].mutable_fields();
+// The upstream an upstream/kube/consul destination names (as resolve_destination computes it).
+const gl::Upstream* destination_upstream(const gl::Destination& d, const model::world& w) {
+  switch (d.destination_type_case()) {
+    case gl::Destination::kUpstream:
+      return w.get<gl::Upstream>(resource_kind::upstream, d.upstream().namespace_(),
+                                 d.upstream().name());
+    case gl::Destination::kKube:
+      return w.get<gl::Upstream>(resource_kind::upstream, d.kube().ref().namespace_(),
+                                 "kube-svc:" + d.kube().ref().namespace_() + "-" +
+                                     d.kube().ref().name() + "-" +
+                                     std::to_string(d.kube().port()));
+    case gl::Destination::kConsul:
+      return w.get<gl::Upstream>(resource_kind::upstream, "gloo-system",
+                                 "consul-svc:" + d.consul().service_name());
+    case gl::Destination::DESTINATION_TYPE_NOT_SET:
+      break;
+  }
+  return nullptr;
+}
+
+void route_builder::set_destination_metadata(const gl::Destination& d,
+                                             core_v3::Metadata& md) const {
+  std::map<std::string, std::string> match;
   for (const auto& [k, v] : d.subset().values()) {
+    match[k] = v;
+  }
+  if (d.has_consul()) {
+    // Gloo's consulMetadataMatch: every tag and data center the upstream knows is pinned to "1"
+    // (asked for) or "0" (not asked for).
+    if (const auto* u = destination_upstream(d, ctx_.world); u != nullptr && u->has_consul()) {
+      const auto& c = u->consul();
+      const auto& tags = c.subset_tags().empty() ? c.service_tags() : c.subset_tags();
+      for (const auto& t : tags) {
+        const bool want = std::find(d.consul().tags().begin(), d.consul().tags().end(), t) !=
+                          d.consul().tags().end();
+        match["tag_" + t] = want ? "1" : "0";
+      }
+      for (const auto& dc : c.data_centers()) {
+        const bool want = std::find(d.consul().data_centers().begin(),
+                                    d.consul().data_centers().end(),
+                                    dc) != d.consul().data_centers().end();
+        match["dc_" + dc] = want ? "1" : "0";
+      }
+    }
+  }
+  if (match.empty()) {
+    return;
+  }
+  auto& fields = *(*md.mutable_filter_metadata())["envoy.lb"].mutable_fields();
+  for (const auto& [k, v] : match) {
     fields[k].set_string_value(v);
   }
 }
 
+// Gloo's subset check (GLTR/route_config.go): a subset on a route needs an Upstream whose subset
+// selectors include exactly the route's key set.
+route_builder::problem route_builder::check_subset(const gl::Destination& d) const {
+  if (d.subset().values().empty()) {
+    return std::nullopt;
+  }
+  const auto* u = destination_upstream(d, ctx_.world);
+  if (u == nullptr || !u->has_kube()) {
+    return std::nullopt;  // unknown upstreams are reported by resolve; others carry no spec
+  }
+  std::set<std::string> wanted;
+  for (const auto& [k, v] : d.subset().values()) {
+    wanted.insert(k);
+  }
+  std::string keys;
+  for (const auto& k : wanted) {
+    keys += (keys.empty() ? "" : ", ") + k;
+  }
+  const auto* list = u->kube().has_subset_spec()
+                         ? model::struct_list(u->kube().subset_spec(), "selectors")
+                         : nullptr;
+  if (list == nullptr || list->values().empty()) {
+    return "subset [" + keys + "]: the upstream has no kube.subsetSpec, so Envoy cannot select a "
+           "subset (add a subsetSpec selector with these keys)";
+  }
+  for (const auto& sel : list->values()) {
+    if (sel.kind_case() != pb::Value::kStructValue) {
+      continue;
+    }
+    std::set<std::string> have;
+    if (const auto* k = model::struct_list(sel.struct_value(), "keys")) {
+      for (const auto& key : k->values()) {
+        have.insert(key.string_value());
+      }
+    }
+    if (have == wanted) {
+      return std::nullopt;
+    }
+  }
+  return "subset [" + keys + "]: no selector of the upstream's kube.subsetSpec has exactly these "
+         "keys";
+}
+
 route_builder::problem route_builder::build_weighted(const gl::MultiDestination& multi,
-                                                     route_v3::Route& out, const blame& b,
-                                                     const std::string& label) const {
+                                                     route_v3::Route& out,
+                                                     const std::string& label,
+                                                     const std::vector<resource_key>& extra) {
   if (multi.destinations().empty()) {
     return std::string("weighted destinations: the list is empty");
   }
@@ -356,18 +578,37 @@ route_builder::problem route_builder::build_weighted(const gl::MultiDestination&
   for (const auto& wd : multi.destinations()) {
     auto cluster = resolve(wd.destination());
     if (!cluster.problem.empty()) {
-      replace_with_invalid_response(out, b, label, cluster.problem);
+      replace_with_invalid_response(out, extra, label, cluster.problem);
       return std::nullopt;
+    }
+    if (auto p = check_subset(wd.destination())) {
+      return p;
     }
     auto* cw = weighted.add_clusters();
     cw->set_name(cluster.cluster);
     cw->mutable_weight()->set_value(wd.has_weight() ? wd.weight().value() : 0);
-    if (wd.destination().has_subset()) {
-      set_subset(wd.destination(), *cw->mutable_metadata_match());
+    core_v3::Metadata match;
+    set_destination_metadata(wd.destination(), match);
+    if (!match.filter_metadata().empty()) {
+      *cw->mutable_metadata_match() = std::move(match);
     }
     if (wd.options().has_header_manipulation()) {
-      if (auto p = apply_headers(wd.options().header_manipulation(), *cw, ctx_, b)) {
-        return p;
+      std::vector<std::string> unsupported;
+      if (auto p = apply_headers(wd.options().header_manipulation(), *cw, unsupported)) {
+        return "weighted destination headerManipulation: " + *p;
+      }
+      for (const auto& u : unsupported) {
+        blame_.warning(extra, "route " + label + ": " + u);
+      }
+    }
+    if (wd.options().has_extauth()) {
+      auto e = ext_auth(wd.options().extauth(), "weighted_destination", cluster.cluster);
+      if (auto* why = std::get_if<std::string>(&e)) {
+        return *why;
+      }
+      if (auto& cfg = std::get<0>(e); cfg && ctx_.http_filters) {
+        put_filter_config(*cw->mutable_typed_per_filter_config(), ext_authz_filter, *cfg);
+        filters.ext_authz = filters.ext_authz || !cfg->disabled();
       }
     }
   }
@@ -377,36 +618,41 @@ route_builder::problem route_builder::build_weighted(const gl::MultiDestination&
 }
 
 route_builder::problem route_builder::build_route_action(const gl::RouteAction& a,
-                                                         route_v3::Route& out, const blame& b,
-                                                         const std::string& label) const {
+                                                         route_v3::Route& out,
+                                                         const std::string& label,
+                                                         const std::vector<resource_key>& extra) {
   switch (a.destination_case()) {
     case gl::RouteAction::kSingle: {
       auto cluster = resolve(a.single());
       if (!cluster.problem.empty()) {
-        replace_with_invalid_response(out, b, label, cluster.problem);
+        replace_with_invalid_response(out, extra, label, cluster.problem);
         return std::nullopt;
+      }
+      if (auto p = check_subset(a.single())) {
+        return p;
       }
       auto* ra = out.mutable_route();
       ra->set_cluster(cluster.cluster);
-      if (a.single().has_subset()) {
-        set_subset(a.single(), *ra->mutable_metadata_match());
+      set_destination_metadata(a.single(), *ra->mutable_metadata_match());
+      if (ra->metadata_match().filter_metadata().empty()) {
+        ra->clear_metadata_match();
       }
       return std::nullopt;
     }
     case gl::RouteAction::kMulti:
-      return build_weighted(a.multi(), out, b, label);
+      return build_weighted(a.multi(), out, label, extra);
     case gl::RouteAction::kUpstreamGroup: {
       resource_key key{resource_kind::upstream_group, a.upstream_group().namespace_(),
                        a.upstream_group().name()};
       const auto* group = ctx_.groups.find(key);
       if (group == nullptr) {
         replace_with_invalid_response(
-            out, b, label,
+            out, extra, label,
             "upstream group " + model::ref_key(key) +
                 (ctx_.world.find(key) ? " is invalid (see its status)" : " does not exist"));
         return std::nullopt;
       }
-      return build_weighted(*group, out, b, label);
+      return build_weighted(*group, out, label, extra);
     }
     case gl::RouteAction::kClusterHeader:
       if (a.cluster_header().empty()) {
@@ -415,7 +661,7 @@ route_builder::problem route_builder::build_route_action(const gl::RouteAction& 
       out.mutable_route()->set_cluster_header(a.cluster_header());
       return std::nullopt;
     case gl::RouteAction::kDynamicForwardProxy:
-      replace_with_invalid_response(out, b, label, "dynamicForwardProxy is not supported yet");
+      replace_with_invalid_response(out, extra, label, "dynamicForwardProxy is not supported yet");
       return std::nullopt;
     case gl::RouteAction::DESTINATION_NOT_SET:
       return std::string("routeAction must set a destination");
@@ -424,10 +670,11 @@ route_builder::problem route_builder::build_route_action(const gl::RouteAction& 
 }
 
 route_builder::problem route_builder::build_action(const gl::Route& r, route_v3::Route& out,
-                                                   const blame& b, const std::string& label) const {
+                                                   const std::string& label,
+                                                   std::vector<resource_key> extra) {
   switch (r.action_case()) {
     case gl::Route::kRouteAction:
-      return build_route_action(r.route_action(), out, b, label);
+      return build_route_action(r.route_action(), out, label, extra);
     case gl::Route::kRedirectAction: {
       const auto& in = r.redirect_action();
       auto* rd = out.mutable_redirect();
@@ -454,13 +701,17 @@ route_builder::problem route_builder::build_action(const gl::Route& r, route_v3:
         case gl::RedirectAction::PATH_REWRITE_SPECIFIER_NOT_SET:
           break;
       }
-      // Gloo's enum numbers equal Envoy's (301, 302, 303, 307, 308).
+      // Gloo's enum: MOVED_PERMANENTLY=0 (301), FOUND (302), SEE_OTHER (303),
+      // TEMPORARY_REDIRECT (307), PERMANENT_REDIRECT (308), the order of Envoy's enum.
       rd->set_response_code(
           static_cast<route_v3::RedirectAction::RedirectResponseCode>(in.response_code()));
       if (in.https_redirect()) {
         rd->set_https_redirect(true);
       }
       rd->set_strip_query(in.strip_query());
+      if (in.port_redirect() > 65535) {
+        return "portRedirect " + std::to_string(in.port_redirect()) + " is not a port";
+      }
       rd->set_port_redirect(in.port_redirect());
       return std::nullopt;
     }
@@ -487,8 +738,54 @@ route_builder::problem route_builder::build_action(const gl::Route& r, route_v3:
   return std::nullopt;
 }
 
-route_builder::problem route_builder::apply_options(const gl::RouteOptions& o, route_v3::Route& out,
-                                                    const blame& b) const {
+std::variant<std::optional<authz_v3::ExtAuthzPerRoute>, std::string> route_builder::ext_auth(
+    const gl::ExtAuthExtension& e, const std::string& source_type,
+    const std::string& source_name) const {
+  authz_v3::ExtAuthzPerRoute out;
+  switch (e.spec_case()) {
+    case gl::ExtAuthExtension::kDisable:
+      if (!e.disable()) {
+        return std::optional<authz_v3::ExtAuthzPerRoute>{};
+      }
+      out.set_disabled(true);
+      return std::optional<authz_v3::ExtAuthzPerRoute>{std::move(out)};
+    case gl::ExtAuthExtension::kConfigRef: {
+      const std::string ns =
+          e.config_ref().namespace_().empty() ? owner_ns_ : e.config_ref().namespace_();
+      const resource_key key{resource_kind::auth_config, ns, e.config_ref().name()};
+      if (ctx_.world.find(key) == nullptr) {
+        return "extauth.configRef: AuthConfig " + model::ref_key(key) +
+               " not found, so requests cannot be authorized";
+      }
+      blame_.report().touch(key);
+      if (!ctx_.options.ext_auth_server) {
+        return "extauth.configRef " + model::ref_key(key) +
+               " needs an ext auth server: set Settings extauth.extauthzServerRef";
+      }
+      const auto& server = *ctx_.options.ext_auth_server;
+      if (!ctx_.clusters.has_cluster(cluster_name(server.name, server.ns))) {
+        return "extauth.configRef " + model::ref_key(key) + ": the ext auth server upstream " +
+               model::ref_key(server) + " (Settings extauth.extauthzServerRef) has no cluster";
+      }
+      auto& ext = *out.mutable_check_settings()->mutable_context_extensions();
+      ext["config_id"] = model::ref_key(key);
+      ext["source_type"] = source_type;
+      ext["source_name"] = source_name;
+      return std::optional<authz_v3::ExtAuthzPerRoute>{std::move(out)};
+    }
+    case gl::ExtAuthExtension::kCustomAuth:
+      return std::string(
+          "extauth.customAuth is not supported; use extauth.configRef to an AuthConfig");
+    case gl::ExtAuthExtension::SPEC_NOT_SET:
+      break;
+  }
+  return std::optional<authz_v3::ExtAuthzPerRoute>{};
+}
+
+route_builder::problem route_builder::apply_options(const gl::RouteOptions& o,
+                                                    route_v3::Route& out,
+                                                    const std::string& label,
+                                                    const std::vector<resource_key>& extra) {
   // Basic options apply to forwarding routes only; Gloo silently skips them on redirect and
   // direct-response routes (including routes replaced because their destination is missing).
   if (out.has_route()) {
@@ -497,8 +794,10 @@ route_builder::problem route_builder::apply_options(const gl::RouteOptions& o, r
       return std::string("prefixRewrite and regexRewrite cannot both be set");
     }
     if (o.has_prefix_rewrite()) {
-      if (auto p = path_problem(o.prefix_rewrite().value())) {
-        return "prefixRewrite: " + *p;
+      if (!o.prefix_rewrite().value().empty()) {
+        if (auto p = path_problem(o.prefix_rewrite().value())) {
+          return "prefixRewrite: " + *p;
+        }
       }
       ra->set_prefix_rewrite(o.prefix_rewrite().value());
     }
@@ -509,6 +808,9 @@ route_builder::problem route_builder::apply_options(const gl::RouteOptions& o, r
       *ra->mutable_regex_rewrite() = regex_rewrite(o.regex_rewrite());
     }
     if (o.has_timeout()) {
+      if (o.timeout().seconds() < 0 || o.timeout().nanos() < 0) {
+        return std::string("timeout must not be negative");
+      }
       *ra->mutable_timeout() = o.timeout();
     }
     if (o.has_idle_timeout()) {
@@ -545,20 +847,71 @@ route_builder::problem route_builder::apply_options(const gl::RouteOptions& o, r
     }
   }
   if (o.has_header_manipulation()) {
-    if (auto p = apply_headers(o.header_manipulation(), out, ctx_, b)) {
+    std::vector<std::string> unsupported;
+    if (auto p = apply_headers(o.header_manipulation(), out, unsupported)) {
       return "headerManipulation: " + *p;
+    }
+    for (const auto& u : unsupported) {
+      blame_.warning(extra, "route " + label + ": " + u);
+    }
+  }
+  if (ctx_.http_filters) {
+    if (o.has_cors()) {
+      auto c = cors_policy(o.cors(), ctx_.options.regex_max_program_size, true);
+      if (auto* why = std::get_if<std::string>(&c)) {
+        return *why;
+      }
+      put_filter_config(*out.mutable_typed_per_filter_config(), cors_filter,
+                        std::get<cors_v3::CorsPolicy>(c));
+      filters.cors = true;
+    }
+    if (o.has_faults()) {
+      auto f = http_fault(o.faults());
+      if (auto* why = std::get_if<std::string>(&f)) {
+        return *why;
+      }
+      put_filter_config(*out.mutable_typed_per_filter_config(), fault_filter,
+                        std::get<fault_v3::HTTPFault>(f));
+      filters.fault = true;
+    }
+  }
+  if (o.has_extauth()) {
+    auto e = ext_auth(o.extauth(), "route", out.name());
+    if (auto* why = std::get_if<std::string>(&e)) {
+      return *why;
+    }
+    if (auto& cfg = std::get<0>(e); cfg && ctx_.http_filters) {
+      put_filter_config(*out.mutable_typed_per_filter_config(), ext_authz_filter, *cfg);
+      filters.ext_authz = filters.ext_authz || !cfg->disabled();
     }
   }
   return std::nullopt;
 }
 
-void route_builder::add(const gl::Route& r, int index, route_v3::VirtualHost& out) {
-  blame b = vs_blame_;
+// Whether a route needs ext auth (its own configRef, or the virtual host's unless the route
+// disables it), which proxyless gRPC clients cannot run.
+bool needs_ext_auth(const gl::Route& r, const gl::VirtualHostOptions* vhost_options) {
+  if (r.options().has_extauth()) {
+    return r.options().extauth().has_config_ref();
+  }
+  if (r.route_action().has_multi()) {
+    for (const auto& d : r.route_action().multi().destinations()) {
+      if (d.options().extauth().has_config_ref()) {
+        return true;
+      }
+    }
+  }
+  return vhost_options != nullptr && vhost_options->extauth().has_config_ref();
+}
+
+void route_builder::add(const gl::Route& r, int index, const gl::VirtualHostOptions* vhost_options,
+                        route_v3::VirtualHost& out) {
   // Only the table holding the route (the first RouteTable source: sources are recorded from
   // the deepest table outwards) is blamed besides the VirtualService.
+  std::vector<resource_key> extra;
   auto tables = model::sources_of(r.metadata_static(), resource_kind::route_table);
   if (!tables.empty()) {
-    b.owners.push_back(tables.front());
+    extra.push_back(tables.front());
   }
   std::string prefix = vhost_name_ + "-route-" + std::to_string(index);
   if (!r.name().empty()) {
@@ -566,16 +919,45 @@ void route_builder::add(const gl::Route& r, int index, route_v3::VirtualHost& ou
   }
   const std::string label = r.name().empty() ? prefix : r.name();
 
-  route_v3::Route base;
-  auto fail = [&](const std::string& why) {
-    blame_error(ctx_, b, "route " + label + " dropped: " + why);
-  };
-  if (auto p = build_action(r, base, b, label)) {
-    return fail(*p);
+  if (!ctx_.http_filters && needs_ext_auth(r, vhost_options)) {
+    blame_.warning(extra, "route " + label +
+                              " needs ext auth, which proxyless gRPC clients cannot run: it is "
+                              "not served to them");
+    return;
   }
-  if (r.has_options()) {
-    if (auto p = apply_options(r.options(), base, b)) {
-      return fail(*p);
+
+  route_v3::Route base;
+  base.set_name(prefix);  // for ext auth source names; replaced per matcher below
+  http_filter_use before = filters;
+  auto fail = [&](const std::string& why) {
+    if (ctx_.options.replace_invalid_routes) {
+      // Gloo's route-replacing sanitizer: the route answers the invalid-route response and the
+      // error becomes a warning (reference §2.2 step 5).
+      filters = before;
+      base = route_v3::Route();
+      auto* dr = base.mutable_direct_response();
+      dr->set_status(ctx_.options.invalid_route_status);
+      if (!ctx_.options.invalid_route_body.empty()) {
+        dr->mutable_body()->set_inline_string(ctx_.options.invalid_route_body);
+      }
+      blame_.warning(extra, "route " + label + ": " + why + "; the route answers " +
+                                std::to_string(ctx_.options.invalid_route_status) +
+                                " (Settings gloo.invalidConfigPolicy.replaceInvalidRoutes) until "
+                                "this is fixed");
+      return true;
+    }
+    blame_.error(extra, "route " + label + ": " + why + not_served);
+    return false;
+  };
+  if (auto p = build_action(r, base, label, extra)) {
+    if (!fail(*p)) {
+      return;
+    }
+  } else if (r.has_options()) {
+    if (auto p2 = apply_options(r.options(), base, label, extra)) {
+      if (!fail(*p2)) {
+        return;
+      }
     }
   }
   std::vector<route_v3::Route> built;
@@ -586,7 +968,10 @@ void route_builder::add(const gl::Route& r, int index, route_v3::VirtualHost& ou
     if (r.matchers_size() == 0) {
       er.mutable_match()->set_prefix("/");
     } else if (auto p = build_match(r.matchers(j), *er.mutable_match())) {
-      return fail(*p);
+      // A broken match cannot be served even as a replacement: there is nothing to match on.
+      blame_.error(extra, "route " + label + ": matchers[" + std::to_string(j) + "]: " + *p +
+                              not_served);
+      return;
     }
     built.push_back(std::move(er));
   }
@@ -604,7 +989,8 @@ std::optional<std::string> regex_problem(const std::string& regex, uint32_t max_
   }
   if (max_program_size > 0 && re.ProgramSize() > static_cast<int>(max_program_size)) {
     return "regex \"" + regex + "\" has program size " + std::to_string(re.ProgramSize()) +
-           ", over the limit of " + std::to_string(max_program_size);
+           ", over the limit of " + std::to_string(max_program_size) +
+           " (Settings gloo.regexMaxProgramSize)";
   }
   return std::nullopt;
 }
@@ -649,6 +1035,10 @@ upstream_group_index::upstream_group_index(const model::world& w,
     report.touch(key);
     gl::MultiDestination multi;
     bool ok = true;
+    if (g.destinations().empty()) {
+      model::report_error(report, key, "an upstream group needs at least one destination");
+      ok = false;
+    }
     for (int i = 0; i < g.destinations_size(); ++i) {
       auto wd = g.destinations(i);
       if (!wd.has_destination()) {
@@ -667,9 +1057,15 @@ upstream_group_index::upstream_group_index(const model::world& w,
         if (w.find(resource_kind::upstream, ref.namespace_(), ref.name()) == nullptr) {
           model::report_error(report, key,
                               "destinations[" + std::to_string(i) + "]: upstream " +
-                                  model::ref_key(ref.namespace_(), ref.name()) + " not found");
+                                  model::ref_key(ref.namespace_(), ref.name()) +
+                                  " not found; routes to this group answer the invalid-route "
+                                  "response until it exists");
           ok = false;
         }
+      } else if (!d->has_kube() && !d->has_consul()) {
+        model::report_error(report, key,
+                            "destinations[" + std::to_string(i) + "] names no upstream");
+        ok = false;
       }
       *multi.add_destinations() = std::move(wd);
     }
@@ -689,9 +1085,10 @@ const gl::MultiDestination* upstream_group_index::find(const resource_key& key) 
   return &*i->second;
 }
 
-route_v3::VirtualHost translate_virtual_host(const gl::VirtualHost& vhost, const route_context& ctx,
-                                             bool require_tls) {
-  route_v3::VirtualHost out;
+virtual_host_result translate_virtual_host(const gl::VirtualHost& vhost, const route_context& ctx,
+                                           bool require_tls) {
+  virtual_host_result result;
+  auto& out = result.virtual_host;
   const auto name = envoy_virtual_host_name(vhost.name());
   out.set_name(name);
   if (vhost.domains().empty()) {
@@ -702,30 +1099,42 @@ route_v3::VirtualHost translate_virtual_host(const gl::VirtualHost& vhost, const
   if (require_tls) {
     out.set_require_tls(route_v3::VirtualHost::ALL);
   }
-  blame vs{model::sources_of(vhost.metadata_static(), resource_kind::virtual_service)};
-  route_builder builder(ctx, name, vs);
-  for (int i = 0; i < vhost.routes_size(); ++i) {
-    builder.add(vhost.routes(i), i, out);
+  const auto owners = model::sources_of(vhost.metadata_static(), resource_kind::virtual_service);
+  const std::string owner_ns = owners.empty() ? std::string() : owners.front().ns;
+  blame_sink blame(result.report, owners);
+  route_builder builder(ctx, name, owner_ns, blame);
+  const auto* options = vhost.has_options() ? &vhost.options() : nullptr;
+
+  if (!ctx.http_filters && options != nullptr && options->extauth().has_config_ref()) {
+    blame.warning({}, "virtual host " + name +
+                          " needs ext auth, which proxyless gRPC clients cannot run: it is not "
+                          "served to them");
+    result.rejected = true;
+    return result;
   }
-  if (vhost.has_options()) {
-    const auto& o = vhost.options();
+  for (int i = 0; i < vhost.routes_size(); ++i) {
+    builder.add(vhost.routes(i), i, options, out);
+  }
+  if (options != nullptr) {
+    const auto& o = *options;
+    auto vhost_error = [&](const std::string& why) {
+      blame.error({}, "virtual host options: " + why + not_served);
+    };
     if (o.has_retries()) {
       auto p = retry_policy(o.retries());
       if (auto* why = std::get_if<std::string>(&p)) {
-        blame_error(ctx, vs, "virtual host retries ignored: " + *why);
+        vhost_error("retries: " + *why);
       } else {
         *out.mutable_retry_policy() = std::get<route_v3::RetryPolicy>(std::move(p));
       }
     }
     if (o.has_header_manipulation()) {
-      route_v3::VirtualHost scratch;
-      if (auto p = apply_headers(o.header_manipulation(), scratch, ctx, vs)) {
-        blame_error(ctx, vs, "virtual host headerManipulation ignored: " + *p);
-      } else {
-        out.mutable_request_headers_to_add()->MergeFrom(scratch.request_headers_to_add());
-        out.mutable_request_headers_to_remove()->MergeFrom(scratch.request_headers_to_remove());
-        out.mutable_response_headers_to_add()->MergeFrom(scratch.response_headers_to_add());
-        out.mutable_response_headers_to_remove()->MergeFrom(scratch.response_headers_to_remove());
+      std::vector<std::string> unsupported;
+      if (auto p = apply_headers(o.header_manipulation(), out, unsupported)) {
+        vhost_error("headerManipulation: " + *p);
+      }
+      for (const auto& u : unsupported) {
+        blame.warning({}, "virtual host options: " + u);
       }
     }
     if (o.include_request_attempt_count().value()) {
@@ -734,8 +1143,36 @@ route_v3::VirtualHost translate_virtual_host(const gl::VirtualHost& vhost, const
     if (o.include_attempt_count_in_response().value()) {
       out.set_include_attempt_count_in_response(true);
     }
+    if (ctx.http_filters && o.has_cors()) {
+      auto c = cors_policy(o.cors(), ctx.options.regex_max_program_size, false);
+      if (auto* why = std::get_if<std::string>(&c)) {
+        vhost_error(*why);
+      } else {
+        put_filter_config(*out.mutable_typed_per_filter_config(), cors_filter,
+                          std::get<cors_v3::CorsPolicy>(c));
+        builder.filters.cors = true;
+      }
+    }
+    if (o.has_extauth()) {
+      auto e = builder.ext_auth(o.extauth(), "virtual_host", name);
+      if (auto* why = std::get_if<std::string>(&e)) {
+        vhost_error(*why);
+      } else if (auto& cfg = std::get<0>(e); cfg && ctx.http_filters) {
+        put_filter_config(*out.mutable_typed_per_filter_config(), ext_authz_filter, *cfg);
+        result.sets_ext_authz = true;
+        builder.filters.ext_authz = builder.filters.ext_authz || !cfg->disabled();
+      }
+    }
   }
-  return out;
+  result.filters = builder.filters;
+  result.rejected = blame.rejected();
+  return result;
+}
+
+void disable_ext_authz(route_v3::VirtualHost& vhost) {
+  authz_v3::ExtAuthzPerRoute off;
+  off.set_disabled(true);
+  put_filter_config(*vhost.mutable_typed_per_filter_config(), ext_authz_filter, off);
 }
 
 }  // namespace sluice::xds

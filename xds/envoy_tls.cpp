@@ -1,6 +1,7 @@
 #include "xds/envoy_tls.hpp"
 
 #include "model/gateway_attribution.hpp"
+#include "xds/envoy_common.hpp"
 
 namespace sluice::xds {
 
@@ -53,23 +54,36 @@ tls_settings settings_of(const gl::SslConfig& c, const std::string& owner_namesp
   return common_settings(c, owner_namespace);
 }
 
+std::string sds_certificate_name(const std::string& ns, const std::string& name) {
+  return name + "_" + ns;
+}
+
+std::string sds_validation_name(const std::string& ns, const std::string& name) {
+  return name + "_" + ns + "-validation";
+}
+
 std::variant<tls::CommonTlsContext, std::string> common_tls_context(const tls_settings& s,
-                                                                    const model::world& w) {
+                                                                    const model::world& w,
+                                                                    const tls_delivery& delivery) {
   tls::CommonTlsContext ctx;
   std::string cert, key, root_ca;
   bool inline_data = false;
+  std::string secret_ns, secret_name;
   if (s.sds) {
-    return std::string("sslConfig.sds is not supported yet: use secretRef or sslFiles");
+    return std::string(
+        "sslConfig.sds (an external SDS server) is not supported: use secretRef (optionally served "
+        "by sluice over SDS) or sslFiles");
   }
   if (s.secret_ref != nullptr) {
-    const std::string ns =
+    secret_ns =
         s.secret_ref->namespace_().empty() ? s.default_namespace : s.secret_ref->namespace_();
-    const auto* secret = w.get<gl::Secret>(model::resource_kind::secret, ns, s.secret_ref->name());
+    secret_name = s.secret_ref->name();
+    const auto* secret = w.get<gl::Secret>(model::resource_kind::secret, secret_ns, secret_name);
     if (secret == nullptr) {
-      return "SSL secret " + model::ref_key(ns, s.secret_ref->name()) + " not found";
+      return "SSL secret " + model::ref_key(secret_ns, secret_name) + " not found";
     }
     if (!secret->has_tls()) {
-      return "SSL secret " + model::ref_key(ns, s.secret_ref->name()) + " is not a TLS secret";
+      return "SSL secret " + model::ref_key(secret_ns, secret_name) + " is not a TLS secret";
     }
     cert = secret->tls().cert_chain();
     key = secret->tls().private_key();
@@ -80,6 +94,7 @@ std::variant<tls::CommonTlsContext, std::string> common_tls_context(const tls_se
     key = s.ssl_files->tls_key();
     root_ca = s.ssl_files->root_ca();
   }
+  const bool sds = inline_data && delivery.mode == secret_delivery::sds && delivery.sink != nullptr;
   auto set_source = [&](envoy::config::core::v3::DataSource& d, const std::string& v) {
     if (inline_data) {
       d.set_inline_string(v);
@@ -91,19 +106,48 @@ std::variant<tls::CommonTlsContext, std::string> common_tls_context(const tls_se
     if (cert.empty() || key.empty()) {
       return std::string("TLS needs both a certificate chain and a private key");
     }
-    auto* c = ctx.add_tls_certificates();
-    set_source(*c->mutable_certificate_chain(), cert);
-    set_source(*c->mutable_private_key(), key);
+    if (sds) {
+      tls::Secret secret;
+      secret.set_name(sds_certificate_name(secret_ns, secret_name));
+      set_source(*secret.mutable_tls_certificate()->mutable_certificate_chain(), cert);
+      set_source(*secret.mutable_tls_certificate()->mutable_private_key(), key);
+      auto* ref = ctx.add_tls_certificate_sds_secret_configs();
+      ref->set_name(secret.name());
+      *ref->mutable_sds_config() = ads_config_source();
+      (*delivery.sink)[secret.name()] = std::move(secret);
+    } else {
+      auto* c = ctx.add_tls_certificates();
+      set_source(*c->mutable_certificate_chain(), cert);
+      set_source(*c->mutable_private_key(), key);
+    }
   }
   if (!root_ca.empty()) {
-    auto* v = ctx.mutable_validation_context();
-    set_source(*v->mutable_trusted_ca(), root_ca);
+    tls::CertificateValidationContext validation;
     if (s.verify_subject_alt_name != nullptr) {
       for (const auto& san : *s.verify_subject_alt_name) {
-        auto* m = v->add_match_typed_subject_alt_names();
+        auto* m = validation.add_match_typed_subject_alt_names();
         m->set_san_type(tls::SubjectAltNameMatcher::DNS);
         m->mutable_matcher()->set_exact(san);
       }
+    }
+    if (sds) {
+      tls::Secret secret;
+      secret.set_name(sds_validation_name(secret_ns, secret_name));
+      set_source(*secret.mutable_validation_context()->mutable_trusted_ca(), root_ca);
+      tls::SdsSecretConfig ref;
+      ref.set_name(secret.name());
+      *ref.mutable_sds_config() = ads_config_source();
+      (*delivery.sink)[secret.name()] = std::move(secret);
+      if (validation.match_typed_subject_alt_names().empty()) {
+        *ctx.mutable_validation_context_sds_secret_config() = std::move(ref);
+      } else {
+        auto* combined = ctx.mutable_combined_validation_context();
+        *combined->mutable_default_validation_context() = std::move(validation);
+        *combined->mutable_validation_context_sds_secret_config() = std::move(ref);
+      }
+    } else {
+      set_source(*validation.mutable_trusted_ca(), root_ca);
+      *ctx.mutable_validation_context() = std::move(validation);
     }
   } else if (s.verify_subject_alt_name != nullptr && !s.verify_subject_alt_name->empty()) {
     return std::string("verifySubjectAltName needs a root CA to verify against");
@@ -121,10 +165,10 @@ std::variant<tls::CommonTlsContext, std::string> common_tls_context(const tls_se
   return ctx;
 }
 
-std::variant<tls::DownstreamTlsContext, std::string> downstream_tls_context(const gl::SslConfig& c,
-                                                                            const std::string& ns,
-                                                                            const model::world& w) {
-  auto common = common_tls_context(settings_of(c, ns), w);
+std::variant<tls::DownstreamTlsContext, std::string> downstream_tls_context(
+    const gl::SslConfig& c, const std::string& ns, const model::world& w,
+    const tls_delivery& delivery) {
+  auto common = common_tls_context(settings_of(c, ns), w, delivery);
   if (auto* problem = std::get_if<std::string>(&common)) {
     return *problem;
   }
@@ -150,7 +194,10 @@ std::variant<tls::DownstreamTlsContext, std::string> downstream_tls_context(cons
 }
 
 bool has_root_ca(const tls::CommonTlsContext& c) {
-  return c.has_validation_context() && c.validation_context().has_trusted_ca();
+  return (c.has_validation_context() && c.validation_context().has_trusted_ca()) ||
+         c.has_validation_context_sds_secret_config() ||
+         (c.has_combined_validation_context() &&
+          c.combined_validation_context().has_validation_context_sds_secret_config());
 }
 
 }  // namespace sluice::xds

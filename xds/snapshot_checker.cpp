@@ -11,6 +11,9 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
+#include "model/resource.hpp"
 
 namespace sluice::xds {
 
@@ -23,8 +26,11 @@ namespace endpoint_v3 = envoy::config::endpoint::v3;
 namespace hcm_v3 = envoy::extensions::filters::network::http_connection_manager::v3;
 namespace tcp_v3 = envoy::extensions::filters::network::tcp_proxy::v3;
 namespace matcher_v3 = envoy::type::matcher::v3;
+namespace tls_v3 = envoy::extensions::transport_sockets::tls::v3;
+namespace core_v3 = envoy::config::core::v3;
 
 constexpr const char* router_filter = "envoy.filters.http.router";
+constexpr const char* sni_cluster_filter = "envoy.filters.network.sni_cluster";
 
 // One pass over one snapshot, collecting every problem (not stopping at the first).
 class checker {
@@ -49,6 +55,7 @@ class checker {
     check_clusters();
     check_routes();
     check_listeners();
+    check_secrets();
     return std::move(problems_);
   }
 
@@ -96,6 +103,12 @@ class checker {
       }
       if (c.name() != name) {
         problem(cluster_type, name, "message name is " + c.name());
+      }
+      if (c.has_transport_socket()) {
+        check_transport_socket(cluster_type, name, c.transport_socket());
+      }
+      for (const auto& m : c.transport_socket_matches()) {
+        check_transport_socket(cluster_type, name, m.transport_socket());
       }
       if (c.type() == cluster_v3::Cluster::EDS) {
         const auto& eds = c.eds_cluster_config();
@@ -264,7 +277,8 @@ class checker {
     }
   }
 
-  void check_tcp_proxy(const std::string& listener, const google::protobuf::Any& config) {
+  void check_tcp_proxy(const std::string& listener, const google::protobuf::Any& config,
+                       bool sni_cluster) {
     tcp_v3::TcpProxy proxy;
     if (!config.UnpackTo(&proxy)) {
       problem(listener_type, listener, "tcp_proxy does not parse");
@@ -279,6 +293,8 @@ class checker {
           problem(listener_type, listener, "tcp_proxy cluster " + c.name() + " does not exist");
         }
       }
+    } else if (proxy.cluster().empty() && sni_cluster) {
+      // forwardSniClusterName: the sni_cluster filter names the cluster per connection.
     } else if (!has(cluster_type, proxy.cluster())) {
       problem(listener_type, listener, "tcp_proxy cluster " + proxy.cluster() + " does not exist");
     }
@@ -311,10 +327,22 @@ class checker {
       if (l.filter_chains().empty()) {
         problem(listener_type, name, "listener has no filter chains");
       }
+      std::set<std::string> matches;
       for (const auto& chain : l.filter_chains()) {
+        if (!matches.insert(model::canonical_bytes(chain.filter_chain_match())).second) {
+          problem(listener_type, name, "two filter chains have the same filter_chain_match");
+        }
+        if (chain.has_transport_socket()) {
+          check_transport_socket(listener_type, name, chain.transport_socket());
+        }
+        bool sni_cluster = false;
         for (const auto& f : chain.filters()) {
+          if (f.name() == sni_cluster_filter) {
+            sni_cluster = true;
+            continue;
+          }
           if (f.typed_config().Is<tcp_v3::TcpProxy>()) {
-            check_tcp_proxy(name, f.typed_config());
+            check_tcp_proxy(name, f.typed_config(), sni_cluster);
             continue;
           }
           if (!f.typed_config().Is<hcm_v3::HttpConnectionManager>()) {
@@ -331,8 +359,68 @@ class checker {
     }
   }
 
+  void check_sds(std::string_view type, const std::string& name,
+                 const tls_v3::SdsSecretConfig& sds) {
+    if (!sds.sds_config().has_ads()) {
+      problem(type, name, "SDS secret " + sds.name() + " is not fetched over ADS");
+    }
+    if (!has(secret_type, sds.name())) {
+      problem(type, name, "SDS secret " + sds.name() + " does not exist");
+    }
+    referenced_secrets_.insert(sds.name());
+  }
+
+  void check_common_tls(std::string_view type, const std::string& name,
+                        const tls_v3::CommonTlsContext& c) {
+    for (const auto& sds : c.tls_certificate_sds_secret_configs()) {
+      check_sds(type, name, sds);
+    }
+    if (c.has_validation_context_sds_secret_config()) {
+      check_sds(type, name, c.validation_context_sds_secret_config());
+    }
+    if (c.has_combined_validation_context() &&
+        c.combined_validation_context().has_validation_context_sds_secret_config()) {
+      check_sds(type, name, c.combined_validation_context().validation_context_sds_secret_config());
+    }
+  }
+
+  void check_transport_socket(std::string_view type, const std::string& name,
+                              const core_v3::TransportSocket& ts) {
+    if (ts.typed_config().Is<tls_v3::DownstreamTlsContext>()) {
+      tls_v3::DownstreamTlsContext ctx;
+      if (!ts.typed_config().UnpackTo(&ctx)) {
+        problem(type, name, "DownstreamTlsContext does not parse");
+        return;
+      }
+      check_common_tls(type, name, ctx.common_tls_context());
+    } else if (ts.typed_config().Is<tls_v3::UpstreamTlsContext>()) {
+      tls_v3::UpstreamTlsContext ctx;
+      if (!ts.typed_config().UnpackTo(&ctx)) {
+        problem(type, name, "UpstreamTlsContext does not parse");
+        return;
+      }
+      check_common_tls(type, name, ctx.common_tls_context());
+    }
+  }
+
+  void check_secrets() {
+    for (const auto& [name, res] : snap_.of(secret_type).items) {
+      tls_v3::Secret secret;
+      if (!res || !parse(secret_type, name, *res, secret)) {
+        continue;
+      }
+      if (secret.name() != name) {
+        problem(secret_type, name, "message name is " + secret.name());
+      }
+      if (referenced_secrets_.count(name) == 0) {
+        problem(secret_type, name, "no listener or cluster uses this secret");
+      }
+    }
+  }
+
   const snapshot& snap_;
   std::vector<std::string> problems_;
+  std::set<std::string> referenced_secrets_;
 };
 
 }  // namespace

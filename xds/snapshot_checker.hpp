@@ -12,8 +12,10 @@
 /// - every EDS cluster has its ClusterLoadAssignment (named by service_name, else the cluster
 ///   name), and every ClusterLoadAssignment belongs to some EDS cluster;
 /// - virtual host names and domains are unique within a RouteConfiguration; socket listeners
-///   have distinct addresses;
-/// - every regex (route, header, query parameter, rewrite) compiles with RE2.
+///   have distinct addresses and at least one filter chain, whose matches are distinct;
+/// - every regex (route, header, query parameter, rewrite) compiles with RE2;
+/// - every SDS secret a listener or cluster TLS context names exists (fetched over ADS), and
+///   every Secret is used.
 
 #include <string>
 #include <vector>

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "model/gateway_attribution.hpp"
 #include "model/gateway_route_converter.hpp"
 #include "model/resource.hpp"
 #include "solo/gateway.pb.h"
@@ -45,6 +46,13 @@ class world_builder {
   }
   world_builder& rt(const std::string& ns, const std::string& name, const std::string& json) {
     return add<gw::RouteTable>(resource_kind::route_table, ns, name, json);
+  }
+  world_builder& secret(const std::string& ns, const std::string& name) {
+    return add<gl::Secret>(resource_kind::secret, ns, name,
+                           R"({"tls": {"certChain": "cert", "privateKey": "key"}})");
+  }
+  world_builder& settings(const std::string& json) {
+    return add<gl::Settings>(resource_kind::settings, "gloo-system", "default", json);
   }
   const world& get() const { return w_; }
 
@@ -152,7 +160,9 @@ TEST(GatewayTranslatorTest, ProxyNamesGroupGatewaysIntoProxies) {
                R"({"bindPort": 8081, "httpGateway": {}, "proxyNames": ["edge", "internal"]})")
       .vs("default", "vs", vs_json(R"("x")", route_to("/", "up")));
   translation_report report;
-  auto proxies = translate_gateways(b.get(), report, {"gloo-system"});
+  gateway_translation_options options;
+  options.write_namespace = "gloo-system";
+  auto proxies = translate_gateways(b.get(), report, options);
   ASSERT_EQ(proxies.size(), 2u);
   EXPECT_EQ(proxies[0].role, "gloo-system~edge");
   EXPECT_EQ(proxies[1].role, "gloo-system~internal");
@@ -211,6 +221,8 @@ TEST(GatewayTranslatorTest, SelectsVirtualServicesByRefSelectorNamespaceAndSsl) 
            "virtualHost": {"domains": ["secure"]}})");
   b.vs("team3", "labelled",
        R"({"metadata": {"labels": {"tier": "gold"}}, "virtualHost": {"domains": ["labelled"]}})");
+  b.add<gl::Secret>(resource_kind::secret, "gloo-system", "tls",
+                    R"({"tls": {"certChain": "cert", "privateKey": "key"}})");
   translation_report report;
   auto proxies = translate_gateways(b.get(), report);
   ASSERT_EQ(proxies.size(), 1u);
@@ -621,6 +633,190 @@ TEST(GatewayTranslatorTest, FindingsAreReportedOnceWhenTwoGatewaysShareAVirtualS
   translation_report report;
   (void)translate_gateways(b.get(), report);
   EXPECT_EQ(find_report(report, vs_key("default", "vs"))->warnings.size(), 1u);
+}
+
+// --- conflicts: the newcomer is blamed -------------------------------------------------------------
+
+TEST(GatewayTranslatorTest, DomainConflictBlamesTheLaterArrivalNotTheLaterName) {
+  world_builder b;
+  b.gateway("gloo-system", "gw", http_gateway)
+      .vs("z", "old", vs_json(R"("shop.example.com")", route_to("/", "up")))
+      .vs("a", "new", vs_json(R"("shop.example.com")", route_to("/", "up")));
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  EXPECT_EQ(vhost_names(proxies[0].proxy.listeners(0)), std::vector<std::string>{"z.old"});
+  EXPECT_TRUE(has_message(find_report(report, vs_key("a", "new"))->errors, "z.old"));
+  EXPECT_TRUE(find_report(report, vs_key("z", "old"))->errors.empty());
+  // Gloo also blames the Gateway (freezing its whole listener); sluice does not.
+  EXPECT_TRUE(find_report(report, gateway_key("gloo-system", "gw"))->errors.empty());
+}
+
+TEST(GatewayTranslatorTest, OverlappingSniBlamesTheNewcomerAndSameCertificatesMerge) {
+  world_builder b;
+  b.gateway("gloo-system", "tls", R"({"bindPort": 8443, "ssl": true, "httpGateway": {}})")
+      .secret("apps", "one")
+      .secret("apps", "two")
+      .vs("apps", "first", R"({"sslConfig": {"secretRef": {"name": "one"}, "sniDomains": ["a.com", "shared.com"]},
+            "virtualHost": {"domains": ["a.com"]}})")
+      .vs("apps", "same-cert", R"({"sslConfig": {"secretRef": {"name": "one"}, "sniDomains": ["shared.com"]},
+            "virtualHost": {"domains": ["shared.com"]}})")
+      .vs("apps", "newcomer", R"({"sslConfig": {"secretRef": {"name": "two"}, "sniDomains": ["shared.com", "b.com"]},
+            "virtualHost": {"domains": ["b.com"]}})");
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  const auto& l = proxies[0].proxy.listeners(0);
+  EXPECT_EQ(vhost_names(l), (std::vector<std::string>{"apps.first", "apps.same-cert"}));
+  ASSERT_EQ(l.ssl_configurations_size(), 2);
+  // The Proxy names the secret fully (a ref without namespace means the VirtualService's).
+  EXPECT_EQ(l.ssl_configurations(0).secret_ref().namespace_(), "apps");
+  EXPECT_TRUE(has_message(find_report(report, vs_key("apps", "newcomer"))->errors,
+                          "SNI domain shared.com is already served"));
+  EXPECT_TRUE(find_report(report, vs_key("apps", "same-cert"))->errors.empty());
+  EXPECT_TRUE(find_report(report, gateway_key("gloo-system", "tls"))->errors.empty());
+}
+
+TEST(GatewayTranslatorTest, MissingTlsSecretLeavesTheVirtualServiceOutWithAWarningOrAnError) {
+  auto build = [](const std::string& settings) {
+    world_builder b;
+    b.gateway("gloo-system", "tls", R"({"bindPort": 8443, "ssl": true, "httpGateway": {}})")
+        .secret("apps", "here")
+        .vs("apps", "good", R"({"sslConfig": {"secretRef": {"name": "here"}, "sniDomains": ["g.com"]},
+              "virtualHost": {"domains": ["g.com"]}})")
+        .vs("apps", "bad", R"({"sslConfig": {"secretRef": {"name": "gone"}, "sniDomains": ["b.com"]},
+              "virtualHost": {"domains": ["b.com"]}})");
+    if (!settings.empty()) {
+      b.settings(settings);
+    }
+    return b;
+  };
+  {
+    auto b = build("");
+    translation_report report;
+    auto proxies = translate_gateways(b.get(), report);
+    ASSERT_EQ(proxies.size(), 1u);
+    EXPECT_EQ(vhost_names(proxies[0].proxy.listeners(0)), std::vector<std::string>{"apps.good"});
+    const auto* r = find_report(report, vs_key("apps", "bad"));
+    EXPECT_TRUE(r->errors.empty());
+    EXPECT_TRUE(has_message(r->warnings, "SSL secret apps.gone not found"));
+  }
+  {
+    auto b = build(R"({"gateway": {"validation": {"warnMissingTlsSecret": false}}})");
+    translation_report report;
+    auto proxies = translate_gateways(b.get(), report);
+    ASSERT_EQ(proxies.size(), 1u);
+    EXPECT_EQ(vhost_names(proxies[0].proxy.listeners(0)), std::vector<std::string>{"apps.good"});
+    EXPECT_TRUE(has_message(find_report(report, vs_key("apps", "bad"))->errors, "apps.gone"));
+  }
+}
+
+TEST(GatewayTranslatorTest, BindPortConflictBlamesTheLaterArrival) {
+  world_builder b;
+  b.gateway("gloo-system", "zz-first", R"({"bindPort": 8080, "httpGateway": {}})")
+      .gateway("gloo-system", "aa-second", R"({"bindPort": 8080, "httpGateway": {}})")
+      .vs("default", "vs", vs_json(R"("x")", route_to("/", "up")));
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  ASSERT_EQ(proxies[0].proxy.listeners_size(), 1);
+  EXPECT_EQ(sources_of(proxies[0].proxy.listeners(0).metadata_static(), resource_kind::gateway)[0].name,
+            "zz-first");
+  EXPECT_TRUE(has_message(find_report(report, gateway_key("gloo-system", "aa-second"))->errors,
+                          "already used by gateway gloo-system.zz-first"));
+}
+
+TEST(GatewayTranslatorTest, DelegationCycleIsReportedOnEveryTableInTheCycle) {
+  world_builder b;
+  b.gateway("gloo-system", "gw", http_gateway)
+      .vs("default", "vs", R"({"virtualHost": {"domains": ["cyc"], "routes": [
+            {"matchers": [{"prefix": "/"}], "delegateAction": {"ref": {"name": "entry"}}}]}})")
+      .rt("default", "entry",
+          R"({"routes": [{"matchers": [{"prefix": "/x"}], "delegateAction": {"ref": {"name": "a"}}}]})")
+      .rt("default", "a",
+          R"({"routes": [{"matchers": [{"prefix": "/x/y"}], "delegateAction": {"ref": {"name": "b"}}}]})")
+      .rt("default", "b",
+          R"({"routes": [{"matchers": [{"prefix": "/x/y/z"}], "delegateAction": {"ref": {"name": "a"}}}]})");
+  translation_report report;
+  (void)translate_gateways(b.get(), report);
+  for (const auto* name : {"a", "b"}) {
+    EXPECT_TRUE(has_message(find_report(report, rt_key("default", name))->errors,
+                            "[default.a] -> [default.b] -> [default.a]"))
+        << name;
+  }
+  // The table leading into the cycle is not part of it.
+  EXPECT_TRUE(find_report(report, rt_key("default", "entry"))->errors.empty());
+  EXPECT_FALSE(find_report(report, vs_key("default", "vs"))->errors.empty());
+}
+
+// --- hybrid gateways ------------------------------------------------------------------------------
+
+TEST(GatewayTranslatorTest, HybridGatewayBecomesAHybridListenerInGlooJsonShape) {
+  world_builder b;
+  b.gateway("gloo-system", "hybrid", R"({"bindPort": 8080, "hybridGateway": {"matchedGateways": [
+          {"matcher": {"sourcePrefixRanges": [{"addressPrefix": "10.0.0.0", "prefixLen": 8}]},
+           "httpGateway": {"virtualServiceSelector": {"exposure": "internal"}}},
+          {"matcher": {}, "httpGateway": {}},
+          {"matcher": {}, "tcpGateway": {"tcpHosts": [{"name": "dup", "destination": {"single": {"upstream": {"name": "x"}}}}]}},
+          {"matcher": {"sourcePrefixRanges": [{"addressPrefix": "not-an-ip"}]}, "httpGateway": {}}]}})")
+      .vs("default", "internal", R"({"metadata": {"labels": {"exposure": "internal"}},
+          "virtualHost": {"domains": ["i"], "routes": [{"directResponseAction": {"status": 200}}]}})")
+      .vs("default", "public", R"({"virtualHost": {"domains": ["p"], "routes": [
+          {"name": "named", "directResponseAction": {"status": 200}}]}})");
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  const auto& l = proxies[0].proxy.listeners(0);
+  ASSERT_TRUE(l.has_hybrid_listener());
+  const auto& matched = l.hybrid_listener().fields().at("matchedListeners").list_value();
+  ASSERT_EQ(matched.values_size(), 2);  // the duplicate and the malformed matchers are dropped
+  const auto& first = matched.values(0).struct_value();
+  const auto& vhosts =
+      first.fields().at("httpListener").struct_value().fields().at("virtualHosts").list_value();
+  ASSERT_EQ(vhosts.values_size(), 1);
+  EXPECT_EQ(vhosts.values(0).struct_value().fields().at("name").string_value(),
+            "default.internal");
+  // Route names are qualified inside the JSON too.
+  const auto& second = matched.values(1).struct_value();
+  const auto& public_vh =
+      second.fields().at("httpListener").struct_value().fields().at("virtualHosts").list_value();
+  ASSERT_EQ(public_vh.values_size(), 2);
+  const auto& route = public_vh.values(1).struct_value().fields().at("routes").list_value();
+  EXPECT_EQ(route.values(0).struct_value().fields().at("name").string_value(),
+            "vs:hybrid_gateway-proxy_default_public_route:named");
+  const auto* r = find_report(report, gateway_key("gloo-system", "hybrid"));
+  EXPECT_TRUE(has_message(r->errors, "matchedGateways[2]: its matcher equals"));
+  EXPECT_TRUE(has_message(r->errors, "matchedGateways[3]: matcher.sourcePrefixRanges[0]"));
+}
+
+// --- Settings -------------------------------------------------------------------------------------
+
+TEST(GatewayTranslatorTest, SettingsChooseTheProxyNamespaceGatewayNamespacesAndOneWayTls) {
+  world_builder b;
+  b.gateway("team", "gw", http_gateway)
+      .gateway("team", "tls", R"({"bindPort": 8443, "ssl": true, "httpGateway": {}})")
+      .secret("default", "cert")
+      .vs("default", "vs", vs_json(R"("x")", route_to("/", "up")))
+      .vs("default", "secure", R"({"sslConfig": {"secretRef": {"name": "cert"}},
+            "virtualHost": {"domains": ["s"]}})")
+      .settings(R"({"discoveryNamespace": "edge",
+                    "gateway": {"readGatewaysFromAllNamespaces": true,
+                                "virtualServiceOptions": {"oneWayTls": true}}})");
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  EXPECT_EQ(proxies[0].role, "edge~gateway-proxy");
+  ASSERT_EQ(proxies[0].proxy.listeners_size(), 2);
+  const auto& tls = proxies[0].proxy.listeners(1);
+  ASSERT_EQ(tls.ssl_configurations_size(), 1);
+  EXPECT_TRUE(tls.ssl_configurations(0).one_way_tls().value());
+  EXPECT_TRUE(report.entries().count({resource_kind::settings, "gloo-system", "default"}));
+
+  gateway_translation_options ignore;
+  ignore.apply_settings = false;
+  translation_report plain;
+  auto without = translate_gateways(b.get(), plain, ignore);
+  EXPECT_TRUE(without.empty());  // gateways outside gloo-system are not read by default
 }
 
 TEST(GatewayRouteConverterTest, MergeRouteOptionsFillsOnlyUnsetFields) {

@@ -9,6 +9,9 @@
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 #include "xds/envoy_common.hpp"
 #include "xds/envoy_listeners.hpp"
 
@@ -163,6 +166,63 @@ TEST(SnapshotCheckerTest, CatchesAResourceStoredUnderTheWrongName) {
       make_resource("c", cluster_type, eds_cluster("c"));
   auto problems = check_snapshot(s);
   EXPECT_TRUE(mentions(problems, "stored under a different name"));
+}
+
+TEST(SnapshotCheckerTest, CatchesMissingAndUnusedSdsSecrets) {
+  auto s = good();
+  namespace tls_v3 = envoy::extensions::transport_sockets::tls::v3;
+  tls_v3::UpstreamTlsContext ctx;
+  auto* ref = ctx.mutable_common_tls_context()->add_tls_certificate_sds_secret_configs();
+  ref->set_name("missing");
+  *ref->mutable_sds_config() = ads_config_source();
+  auto c = eds_cluster("c");
+  c.mutable_transport_socket()->set_name("envoy.transport_sockets.tls");
+  *c.mutable_transport_socket()->mutable_typed_config() = pack(ctx);
+  put(s, cluster_type, "c", c);
+  tls_v3::Secret unused;
+  unused.set_name("unused");
+  put(s, secret_type, "unused", unused);
+  auto problems = check_snapshot(s);
+  EXPECT_TRUE(mentions(problems, "SDS secret missing does not exist"));
+  EXPECT_TRUE(mentions(problems, "no listener or cluster uses this secret"));
+}
+
+TEST(SnapshotCheckerTest, CatchesDuplicateFilterChainMatchesAndEmptyListeners) {
+  auto s = good();
+  auto l = listener("l", 8080, "l-routes");
+  *l.add_filter_chains() = l.filter_chains(0);  // same (empty) match twice
+  put(s, listener_type, "l", l);
+  listener_v3::Listener empty;
+  empty.set_name("empty");
+  empty.mutable_address()->mutable_socket_address()->set_port_value(9);
+  put(s, listener_type, "empty", empty);
+  auto problems = check_snapshot(s);
+  EXPECT_TRUE(mentions(problems, "two filter chains have the same filter_chain_match"));
+  EXPECT_TRUE(mentions(problems, "empty: listener has no filter chains"));
+}
+
+TEST(SnapshotCheckerTest, AcceptsAnEmptyTcpClusterOnlyAfterTheSniClusterFilter) {
+  auto s = good();
+  envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy proxy;
+  proxy.set_stat_prefix("tcp");
+  proxy.set_cluster("");
+  listener_v3::Listener l;
+  l.set_name("tcp");
+  l.mutable_address()->mutable_socket_address()->set_port_value(9000);
+  auto* chain = l.add_filter_chains();
+  chain->mutable_filter_chain_match()->add_server_names("db.example.com");
+  auto* sni = chain->add_filters();
+  sni->set_name("envoy.filters.network.sni_cluster");
+  sni->mutable_typed_config()->set_type_url(
+      "type.googleapis.com/envoy.extensions.filters.network.sni_cluster.v3.SniCluster");
+  auto* f = chain->add_filters();
+  f->set_name("envoy.filters.network.tcp_proxy");
+  *f->mutable_typed_config() = pack(proxy);
+  put(s, listener_type, "tcp", l);
+  EXPECT_EQ(check_snapshot(s), std::vector<std::string>{});
+  l.mutable_filter_chains(0)->mutable_filters()->DeleteSubrange(0, 1);
+  put(s, listener_type, "tcp", l);
+  EXPECT_TRUE(mentions(check_snapshot(s), "tcp_proxy cluster  does not exist"));
 }
 
 }  // namespace
