@@ -3,11 +3,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 
@@ -15,6 +18,7 @@
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "model/error.hpp"
 #include "model/logging.hpp"
+#include "xds/delta_session.hpp"
 #include "xds/sotw_session.hpp"
 
 namespace sluice::xds {
@@ -27,8 +31,8 @@ using envoy::service::discovery::v3::DiscoveryResponse;
 std::string node_key(const envoy::config::core::v3::Node& node) {
   const auto& fields = node.metadata().fields();
   if (auto role = fields.find("role");
-      role != fields.end() && role->second.kind_case() == google::protobuf::Value::kStringValue &&
-      !role->second.string_value().empty()) {
+      role != fields.end() && role->second.kind_case() == google::protobuf::Value::kStringValue
+      && !role->second.string_value().empty()) {
     return role->second.string_value();
   }
   // Gloo serves a fallback snapshot to an Envoy without role; gRPC clients have no role by
@@ -39,19 +43,63 @@ std::string node_key(const envoy::config::core::v3::Node& node) {
   return std::string(proxyless_key);
 }
 
+caf::error check_node(const envoy::config::core::v3::Node& node) {
+  constexpr size_t max_field = 4096;
+  if (node.id().empty()) {
+    return make_error(ec::protocol_error,
+                      "the first request of the stream carries no node id; set node.id in the "
+                      "client's bootstrap (Envoy: node.id or --service-node; gRPC: \"node\": "
+                      "{\"id\": ...} in the xDS bootstrap)");
+  }
+  if (node.id().size() > max_field || node.cluster().size() > max_field) {
+    return make_error(ec::protocol_error,
+                      "node id or cluster is longer than " + std::to_string(max_field) + " bytes");
+  }
+  const auto& fields = node.metadata().fields();
+  if (auto role = fields.find("role"); role != fields.end()) {
+    if (role->second.kind_case() != google::protobuf::Value::kStringValue) {
+      return make_error(ec::protocol_error,
+                        "node " + node.id().substr(0, 200) +
+                            ": metadata.role must be a string \"<namespace>~<proxy name>\" "
+                            "(Gloo's snapshot key), got another JSON type");
+    }
+    if (role->second.string_value().size() > max_field) {
+      return make_error(ec::protocol_error, "node " + node.id().substr(0, 200)
+                                                + ": metadata.role is longer than "
+                                                + std::to_string(max_field) + " bytes");
+    }
+  }
+  return {};
+}
+
+type_support classify_type(std::string_view type_url) {
+  if (std::find(std::begin(push_order), std::end(push_order), type_url) != std::end(push_order)) {
+    return type_support::served;
+  }
+  // Real v3 types a client may ask for when configured to; they simply never exist here, as
+  // for any server that does not produce them.
+  static constexpr std::string_view unserved[] = {
+      "type.googleapis.com/envoy.config.route.v3.VirtualHost",
+      "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration",
+      "type.googleapis.com/envoy.service.runtime.v3.Runtime",
+      "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+      "type.googleapis.com/envoy.config.endpoint.v3.LbEndpoint",
+  };
+  if (std::find(std::begin(unserved), std::end(unserved), type_url) != std::end(unserved)) {
+    return type_support::unserved;
+  }
+  return type_support::unknown;
+}
+
 namespace {
 
-/// Keepalive and abuse limits (reliability.md §1.6, §3.2): notice dead peers, refuse ping floods.
-constexpr int keepalive_time_ms = 30'000;
-constexpr int keepalive_timeout_ms = 10'000;
+/// Stop-time and watchdog bounds.
+constexpr auto drain_bound = std::chrono::seconds(10);
+/// Abuse limits for pings (reliability.md §3.2): refuse ping floods.
 constexpr int min_recv_ping_interval_ms = 5'000;
 constexpr int max_ping_strikes = 2;
-/// An xDS client uses one stream per connection; more than this on one connection is abuse.
-constexpr int max_streams_per_connection = 100;
-/// How long stop() waits for streams to drain after cancelling them.
-constexpr auto drain_bound = std::chrono::seconds(10);
 
-/// A reactor that ends its stream at once with `status` (limits, shutdown, delta).
+/// A reactor that ends its stream at once with `status` (limits, shutdown).
 template <class Request, class Response>
 class finishing_reactor final : public grpc::ServerBidiReactor<Request, Response> {
  public:
@@ -59,12 +107,99 @@ class finishing_reactor final : public grpc::ServerBidiReactor<Request, Response
   void OnDone() override { delete this; }
 };
 
+grpc::Status to_status(const caf::error& err) {
+  const auto code = static_cast<ec>(err.code());
+  return grpc::Status(code == ec::limit_exceeded ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                                 : grpc::StatusCode::INVALID_ARGUMENT,
+                      describe(err));
+}
+
+/// What differs between the two ADS methods; everything else is shared by `ads_reactor`.
+struct sotw_protocol {
+  using session = sotw_session;
+  using session_options = sotw_session_options;
+  using request = DiscoveryRequest;
+  using response = DiscoveryResponse;
+  using session_response = sotw_response;
+  static constexpr bool delta = false;
+  static constexpr std::string_view name = "sotw";
+
+  static response render(const session_response& r) { return to_discovery_response(r); }
+  static void log_send(const std::string& label, const session_response& r) {
+    log::xds()->debug("[{}] send type={} version={} nonce={} resources={}", label, r.type_url,
+                      r.version, r.nonce, r.resources.size());
+  }
+  static void log_request(const std::string& label, const std::string& key, const request& q,
+                          const request_outcome& outcome) {
+    if (outcome.kind == request_kind::nack) {
+      log::xds()->warn("[{}] nack key={} type={} version={} nonce={} error={}", label, key,
+                       q.type_url(), q.version_info(), q.response_nonce(),
+                       q.error_detail().message());
+      return;
+    }
+    log::xds()->debug("[{}] request kind={} type={} names={} version={} nonce={} changed={}", label,
+                      to_string(outcome.kind), q.type_url(), q.resource_names_size(),
+                      q.version_info(), q.response_nonce(), outcome.subscription_changed);
+  }
+};
+
+struct delta_protocol {
+  using session = delta_session;
+  using session_options = delta_session_options;
+  using request = DeltaDiscoveryRequest;
+  using response = DeltaDiscoveryResponse;
+  using session_response = delta_response;
+  static constexpr bool delta = true;
+  static constexpr std::string_view name = "delta";
+
+  static response render(const session_response& r) { return to_delta_discovery_response(r); }
+  static void log_send(const std::string& label, const session_response& r) {
+    log::xds()->debug("[{}] send delta type={} nonce={} resources={} removed={}", label, r.type_url,
+                      r.nonce, r.resources.size(), r.removed.size());
+  }
+  static void log_request(const std::string& label, const std::string& key, const request& q,
+                          const request_outcome& outcome) {
+    if (outcome.kind == request_kind::nack) {
+      log::xds()->warn("[{}] nack delta key={} type={} nonce={} error={}", label, key, q.type_url(),
+                       q.response_nonce(), q.error_detail().message());
+      return;
+    }
+    log::xds()->debug(
+        "[{}] request delta kind={} type={} subscribe={} unsubscribe={} initial={} nonce={} "
+        "changed={}",
+        label, to_string(outcome.kind), q.type_url(), q.resource_names_subscribe_size(),
+        q.resource_names_unsubscribe_size(), q.initial_resource_versions_size(), q.response_nonce(),
+        outcome.subscription_changed);
+  }
+};
+
 }  // namespace
 
-class sotw_reactor;
+/// What the server sees of any stream, SotW or delta. The server calls these with its mutex
+/// held, except `end_stall_cancel` (see the watchdog).
+class stream_base {
+ public:
+  virtual ~stream_base() = default;
+  virtual void deliver_snapshot(snapshot_ptr snap) = 0;
+  virtual void deliver_gate_open() = 0;
+  virtual void shut_down() = 0;
+  /// True if the stream is stalled at `now`; it is then marked so it cannot finish (nor be
+  /// deleted) until `end_stall_cancel` ran.
+  virtual bool begin_stall_cancel(std::chrono::steady_clock::time_point now,
+                                  std::chrono::milliseconds timeout)
+      = 0;
+  /// Cancels the stalled call and finishes it; called without the server mutex.
+  virtual void end_stall_cancel() = 0;
 
-/// Shared state of the server: snapshots by key, live streams, the gate and the observer, all
-/// under `mu_`. Lock order: `mu_` before any reactor's own mutex, never the other way.
+  bool delta = false;
+  /// The snapshot key this stream serves, set by `attach`; both guarded by the server's mutex.
+  std::string server_key;
+  bool attached = false;
+};
+
+/// Shared state of the server: snapshots by key, live streams, the gate, the observer and the
+/// metrics, all under `mu_` (counters are atomics). Lock order: `mu_` before any reactor's own
+/// mutex, never the other way; `metrics_mu_` is a leaf.
 class ads_server::impl {
  public:
   explicit impl(ads_server_options options);
@@ -75,14 +210,23 @@ class ads_server::impl {
   void open_gate();
   void set_observer(std::function<void(const client_response&)> observer);
   size_t stream_count() const;
+  ads_metrics metrics() const;
 
   // Called by reactors.
-  grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* open_stream(
+  template <class P>
+  grpc::ServerBidiReactor<typename P::request, typename P::response>* open_stream(
       grpc::CallbackServerContext* context);
   /// After the first request: binds the stream to its key and hands it the snapshot and gate.
-  void attach(sotw_reactor* reactor, const std::string& key);
-  void detach(sotw_reactor* reactor);
+  void attach(stream_base* stream, const std::string& key);
+  void detach(stream_base* stream);
   void notify(const client_response& response);
+  void count_response(bool delta, size_t bytes) {
+    (delta ? delta_responses_ : sotw_responses_).fetch_add(1, std::memory_order_relaxed);
+    (delta ? delta_bytes_ : sotw_bytes_).fetch_add(bytes, std::memory_order_relaxed);
+  }
+  void count_bad_request() { bad_requests_.fetch_add(1, std::memory_order_relaxed); }
+
+  const ads_server_options& options() const { return options_; }
 
  private:
   class service final
@@ -91,20 +235,19 @@ class ads_server::impl {
     explicit service(impl& owner) : owner_(owner) {}
     grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* StreamAggregatedResources(
         grpc::CallbackServerContext* context) override {
-      return owner_.open_stream(context);
+      return owner_.open_stream<sotw_protocol>(context);
     }
-    // Delta xDS gets its own session class later; until then say so plainly.
     grpc::ServerBidiReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>*
-    DeltaAggregatedResources(grpc::CallbackServerContext*) override {
-      return new finishing_reactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(
-          grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                       "sluice serves state-of-the-world ADS only; use "
-                       "StreamAggregatedResources"));
+    DeltaAggregatedResources(grpc::CallbackServerContext* context) override {
+      return owner_.open_stream<delta_protocol>(context);
     }
 
    private:
     impl& owner_;
   };
+
+  /// Cancels streams that stalled longer than `stall_timeout` (reliability.md §3.2).
+  void watchdog();
 
   const ads_server_options options_;
   const std::string epoch_;  ///< random per server instance, keeps nonces apart across restarts
@@ -113,26 +256,49 @@ class ads_server::impl {
 
   mutable std::mutex mu_;
   std::condition_variable drained_;
+  std::condition_variable watchdog_wake_;
+  std::thread watchdog_;
   std::map<std::string, snapshot_ptr, std::less<>> snapshots_;
-  std::unordered_set<sotw_reactor*> reactors_;
+  std::unordered_set<stream_base*> streams_;
   bool gate_open_ = false;
   bool stopping_ = false;
   uint64_t next_stream_id_ = 0;
   std::shared_ptr<const std::function<void(const client_response&)>> observer_;
+
+  std::atomic<uint64_t> streams_opened_{0};
+  std::atomic<uint64_t> streams_refused_{0};
+  std::atomic<uint64_t> streams_stalled_{0};
+  std::atomic<uint64_t> bad_requests_{0};
+  std::atomic<uint64_t> acks_{0};
+  std::atomic<uint64_t> sotw_responses_{0};
+  std::atomic<uint64_t> sotw_bytes_{0};
+  std::atomic<uint64_t> delta_responses_{0};
+  std::atomic<uint64_t> delta_bytes_{0};
+  mutable std::mutex metrics_mu_;
+  uint64_t nacks_ = 0;
+  std::map<std::string, uint64_t> nacks_by_type_;
 };
 
-/// One SotW ADS stream: feeds requests to its `sotw_session` and writes what the session says,
-/// one write outstanding at a time. All gRPC stream operations happen under `mu_`; gRPC never
-/// runs a reaction inline from StartRead/StartWrite/Finish on a server bidi stream, so this
+/// One ADS stream of protocol `P`: feeds requests to its session and writes what the session
+/// says, one write outstanding at a time. All gRPC stream operations happen under `mu_`; gRPC
+/// never runs a reaction inline from StartRead/StartWrite/Finish on a server bidi stream, so this
 /// cannot deadlock, and it makes "no write after Finish" a simple flag check.
-class sotw_reactor final : public grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse> {
+template <class P>
+class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, typename P::response>,
+                          public stream_base {
  public:
-  sotw_reactor(ads_server::impl& server, std::string peer, std::string nonce_prefix)
+  ads_reactor(ads_server::impl& server, grpc::CallbackServerContext* context,
+              std::string nonce_prefix)
       : server_(server),
-        peer_(std::move(peer)),
-        session_(sotw_session_options{.nonce_prefix = std::move(nonce_prefix)}) {
+        context_(context),
+        peer_(context->peer()),
+        opened_at_(std::chrono::steady_clock::now()),
+        session_(typename P::session_options{
+            .nonce_prefix = std::move(nonce_prefix),
+            .max_names_per_type = server.options().max_names_per_request}) {
+    delta = P::delta;
     std::lock_guard lock(mu_);
-    StartRead(&request_);
+    this->StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
@@ -143,22 +309,25 @@ class sotw_reactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disc
       finish_locked(grpc::Status::OK);
       return;
     }
-    if (finished_) {
+    if (finish_requested_) {
       return;
     }
     const bool first = !session_.has_node();
+    first_request_seen_ = true;
     auto outcome = session_.on_request(request_);
-    if (first) {
-      label_ = session_.node().id().empty() ? std::string("no-node-id") : session_.node().id();
-      log::xds()->debug("[{}] stream opened key={} user_agent={} peer={}", label_, session_.key(),
-                        session_.node().user_agent_name(), peer_);
+    if (first && session_.has_node()) {
+      label_ = session_.node().id();
+      log::xds()->debug("[{}] {} stream opened key={} user_agent={} peer={}", label_, P::name,
+                        session_.key(), session_.node().user_agent_name(), peer_);
     }
     if (!outcome) {
-      log::xds()->warn("[{}] ending stream: {}", label_, describe(outcome.error()));
-      finish_locked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, describe(outcome.error())));
+      log::xds()->warn("[{}] ending {} stream peer={}: {}", label_, P::name, peer_,
+                       describe(outcome.error()));
+      server_.count_bad_request();
+      finish_locked(to_status(outcome.error()));
       return;
     }
-    log_request(*outcome);
+    P::log_request(label_, session_.key(), request_, *outcome);
     pump_locked();
     std::string key = session_.key();
     lock.unlock();
@@ -171,14 +340,17 @@ class sotw_reactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disc
     }
 
     lock.lock();
-    if (!finished_) {
-      StartRead(&request_);
+    if (!finish_requested_) {
+      this->StartRead(&request_);
     }
   }
 
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mu_);
-    writing_ = false;
+    writing_since_.reset();
+    // Free the written message now: a stream must not pin the largest response it ever sent
+    // (a route configuration can be megabytes, times every stream).
+    response_ = typename P::response();
     if (!ok) {
       finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
       return;
@@ -193,79 +365,98 @@ class sotw_reactor final : public grpc::ServerBidiReactor<DiscoveryRequest, Disc
 
   void OnDone() override {
     server_.detach(this);
-    log::xds()->debug("[{}] stream closed peer={}", label_, peer_);
+    log::xds()->debug("[{}] {} stream closed peer={}", label_, P::name, peer_);
     delete this;
   }
 
-  /// The snapshot key this stream serves, set by `attach`; both guarded by the server's mutex.
-  std::string server_key;
-  bool attached = false;
-
-  // Called by the server with its mutex held.
-  void deliver_snapshot(snapshot_ptr snap) {
+  void deliver_snapshot(snapshot_ptr snap) override {
     std::lock_guard lock(mu_);
     session_.set_snapshot(std::move(snap));
     pump_locked();
   }
 
-  void deliver_gate_open() {
+  void deliver_gate_open() override {
     std::lock_guard lock(mu_);
     session_.open_gate();
     pump_locked();
   }
 
-  void shut_down() {
+  void shut_down() override {
     std::lock_guard lock(mu_);
     finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "xds server is shutting down"));
   }
 
+  bool begin_stall_cancel(std::chrono::steady_clock::time_point now,
+                          std::chrono::milliseconds timeout) override {
+    std::lock_guard lock(mu_);
+    if (finish_requested_ || cancelling_) {
+      return false;
+    }
+    const bool write_stalled = writing_since_ && now - *writing_since_ > timeout;
+    const bool never_spoke = !first_request_seen_ && now - opened_at_ > timeout;
+    if (!write_stalled && !never_spoke) {
+      return false;
+    }
+    log::xds()->warn("[{}] cancelling stalled {} stream peer={} reason={} timeout_ms={}", label_,
+                     P::name, peer_, write_stalled ? "response not drained" : "no first request",
+                     timeout.count());
+    cancelling_ = true;
+    return true;
+  }
+
+  void end_stall_cancel() override {
+    // Finish is held back while cancelling_ is set, so OnDone cannot run and `this` and the
+    // context stay valid here; TryCancel may run reactions inline, so no lock is held.
+    context_->TryCancel();
+    std::lock_guard lock(mu_);
+    cancelling_ = false;
+    finish_requested_ = true;
+    // After TryCancel the handler must report CANCELLED (grpcpp server_context.h).
+    this->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "xds stream stalled: a response was not drained, or no request "
+                              "arrived, within the server's stall timeout"));
+  }
+
  private:
   void pump_locked() {
-    if (finished_ || writing_) {
+    if (finish_requested_ || writing_since_) {
       return;
     }
     auto next = session_.next_response();
     if (!next) {
       return;
     }
-    log::xds()->debug("[{}] send type={} version={} nonce={} resources={}", label_, next->type_url,
-                      next->version, next->nonce, next->resources.size());
-    response_ = to_discovery_response(*next);
-    writing_ = true;
-    StartWrite(&response_);
+    P::log_send(label_, *next);
+    response_ = P::render(*next);
+    server_.count_response(P::delta, response_.ByteSizeLong());
+    writing_since_ = std::chrono::steady_clock::now();
+    this->StartWrite(&response_);
   }
 
   void finish_locked(grpc::Status status) {
-    if (finished_) {
+    if (finish_requested_) {
       return;
     }
-    finished_ = true;
-    Finish(std::move(status));
-  }
-
-  void log_request(const request_outcome& outcome) {
-    const auto& type = request_.type_url();
-    if (outcome.kind == request_kind::nack) {
-      log::xds()->warn("[{}] nack key={} type={} version={} nonce={} error={}", label_,
-                       session_.key(), type, request_.version_info(), request_.response_nonce(),
-                       request_.error_detail().message());
-      return;
+    finish_requested_ = true;
+    if (cancelling_) {
+      return;  // end_stall_cancel finishes the call
     }
-    log::xds()->debug("[{}] request kind={} type={} names={} version={} nonce={} changed={}",
-                      label_, to_string(outcome.kind), type, request_.resource_names_size(),
-                      request_.version_info(), request_.response_nonce(),
-                      outcome.subscription_changed);
+    this->Finish(std::move(status));
   }
 
   ads_server::impl& server_;
+  grpc::CallbackServerContext* const context_;
   const std::string peer_;
+  const std::chrono::steady_clock::time_point opened_at_;
   std::mutex mu_;
-  sotw_session session_;
+  typename P::session session_;
   std::string label_ = "unidentified";
-  DiscoveryRequest request_;
-  DiscoveryResponse response_;
-  bool writing_ = false;
-  bool finished_ = false;
+  typename P::request request_;
+  typename P::response response_;
+  std::optional<std::chrono::steady_clock::time_point> writing_since_;
+  bool first_request_seen_ = false;
+  bool finish_requested_ = false;
+  bool cancelling_ = false;
 };
 
 // ---- impl ------------------------------------------------------------------------------------
@@ -278,6 +469,10 @@ std::string random_epoch() {
   char buf[9];
   std::snprintf(buf, sizeof buf, "%08x", dist(rd));
   return buf;
+}
+
+int clamp_ms(std::chrono::milliseconds ms) {
+  return static_cast<int>(std::clamp<int64_t>(ms.count(), 1, INT32_MAX));
 }
 
 }  // namespace
@@ -301,10 +496,11 @@ caf::expected<int> ads_server::impl::start() {
   // gRPC sets SO_REUSEPORT by default: a second sluice on the same port would then start
   // "successfully" and silently take half the proxies. Fail loudly instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                             std::min(options_.max_streams, max_streams_per_connection));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_time_ms);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_timeout_ms);
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONCURRENT_STREAMS,
+      std::max(1, std::min(options_.max_streams, options_.max_streams_per_connection)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, clamp_ms(options_.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, clamp_ms(options_.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              min_recv_ping_interval_ms);
@@ -318,8 +514,40 @@ caf::expected<int> ads_server::impl::start() {
   }
   std::lock_guard lock(mu_);
   server_ = std::move(server);
+  if (options_.stall_timeout.count() > 0) {
+    watchdog_ = std::thread([this] { watchdog(); });
+  }
   log::xds()->info("xds server listening address={} port={}", options_.listen, port);
   return port;
+}
+
+void ads_server::impl::watchdog() {
+  const auto timeout = options_.stall_timeout;
+  const auto tick = std::clamp<std::chrono::milliseconds>(
+      timeout / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    watchdog_wake_.wait_for(lock, tick, [&] { return stopping_; });
+    if (stopping_) {
+      break;
+    }
+    std::vector<stream_base*> stalled;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto* s : streams_) {
+      if (s->begin_stall_cancel(now, timeout)) {
+        stalled.push_back(s);
+      }
+    }
+    if (stalled.empty()) {
+      continue;
+    }
+    lock.unlock();
+    for (auto* s : stalled) {
+      streams_stalled_.fetch_add(1, std::memory_order_relaxed);
+      s->end_stall_cancel();
+    }
+    lock.lock();
+  }
 }
 
 void ads_server::impl::stop() {
@@ -328,15 +556,21 @@ void ads_server::impl::stop() {
     return;
   }
   stopping_ = true;
-  for (auto* reactor : reactors_) {
-    reactor->shut_down();
+  watchdog_wake_.notify_all();
+  lock.unlock();
+  if (watchdog_.joinable()) {
+    watchdog_.join();
+  }
+  lock.lock();
+  for (auto* s : streams_) {
+    s->shut_down();
   }
   lock.unlock();
   // Cancels whatever is still in flight; gRPC then waits for every stream's OnDone.
   server_->Shutdown(std::chrono::system_clock::now());
   lock.lock();
-  if (!drained_.wait_for(lock, drain_bound, [&] { return reactors_.empty(); })) {
-    log::xds()->error("xds server stopped with streams={} still open after {}s", reactors_.size(),
+  if (!drained_.wait_for(lock, drain_bound, [&] { return streams_.empty(); })) {
+    log::xds()->error("xds server stopped with streams={} still open after {}s", streams_.size(),
                       drain_bound.count());
   }
   auto server = std::move(server_);
@@ -352,9 +586,9 @@ void ads_server::impl::publish(snapshot_ptr snap) {
   std::lock_guard lock(mu_);
   log::xds()->debug("publish key={} watermark={}", snap->key, snap->watermark);
   snapshots_[snap->key] = snap;
-  for (auto* reactor : reactors_) {
-    if (reactor->server_key == snap->key) {
-      reactor->deliver_snapshot(snap);
+  for (auto* s : streams_) {
+    if (s->attached && s->server_key == snap->key) {
+      s->deliver_snapshot(snap);
     }
   }
 }
@@ -365,17 +599,18 @@ void ads_server::impl::open_gate() {
     return;
   }
   gate_open_ = true;
-  log::xds()->info("xds gate open streams={} snapshots={}", reactors_.size(), snapshots_.size());
-  for (auto* reactor : reactors_) {
-    reactor->deliver_gate_open();
+  log::xds()->info("xds gate open streams={} snapshots={}", streams_.size(), snapshots_.size());
+  for (auto* s : streams_) {
+    if (s->attached) {
+      s->deliver_gate_open();
+    }
   }
 }
 
 void ads_server::impl::set_observer(std::function<void(const client_response&)> observer) {
-  auto ptr =
-      observer
-          ? std::make_shared<const std::function<void(const client_response&)>>(std::move(observer))
-          : nullptr;
+  auto ptr = observer ? std::make_shared<const std::function<void(const client_response&)>>(
+                 std::move(observer))
+                      : nullptr;
   std::lock_guard lock(mu_);
   observer_ = std::move(ptr);
 }
@@ -383,53 +618,87 @@ void ads_server::impl::set_observer(std::function<void(const client_response&)> 
 size_t ads_server::impl::stream_count() const {
   std::lock_guard lock(mu_);
   return static_cast<size_t>(
-      std::count_if(reactors_.begin(), reactors_.end(), [](const auto* r) { return r->attached; }));
+      std::count_if(streams_.begin(), streams_.end(), [](const auto* s) { return s->attached; }));
 }
 
-grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* ads_server::impl::open_stream(
+ads_metrics ads_server::impl::metrics() const {
+  ads_metrics m;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto* s : streams_) {
+      ++(s->delta ? m.delta_streams : m.sotw_streams);
+    }
+  }
+  m.streams_opened = streams_opened_.load(std::memory_order_relaxed);
+  m.streams_refused = streams_refused_.load(std::memory_order_relaxed);
+  m.streams_stalled = streams_stalled_.load(std::memory_order_relaxed);
+  m.bad_requests = bad_requests_.load(std::memory_order_relaxed);
+  m.acks = acks_.load(std::memory_order_relaxed);
+  m.sotw_responses = sotw_responses_.load(std::memory_order_relaxed);
+  m.sotw_bytes = sotw_bytes_.load(std::memory_order_relaxed);
+  m.delta_responses = delta_responses_.load(std::memory_order_relaxed);
+  m.delta_bytes = delta_bytes_.load(std::memory_order_relaxed);
+  std::lock_guard lock(metrics_mu_);
+  m.nacks = nacks_;
+  m.nacks_by_type = nacks_by_type_;
+  return m;
+}
+
+template <class P>
+grpc::ServerBidiReactor<typename P::request, typename P::response>* ads_server::impl::open_stream(
     grpc::CallbackServerContext* context) {
+  using refused = finishing_reactor<typename P::request, typename P::response>;
   std::lock_guard lock(mu_);
   if (stopping_) {
-    return new finishing_reactor<DiscoveryRequest, DiscoveryResponse>(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "xds server is shutting down"));
+    streams_refused_.fetch_add(1, std::memory_order_relaxed);
+    return new refused(grpc::Status(grpc::StatusCode::UNAVAILABLE, "xds server is shutting down"));
   }
-  if (reactors_.size() >= static_cast<size_t>(std::max(options_.max_streams, 0))) {
+  if (streams_.size() >= static_cast<size_t>(std::max(options_.max_streams, 0))) {
+    streams_refused_.fetch_add(1, std::memory_order_relaxed);
     log::xds()->warn("refusing xds stream peer={} streams={} max_streams={}", context->peer(),
-                     reactors_.size(), options_.max_streams);
-    return new finishing_reactor<DiscoveryRequest, DiscoveryResponse>(
+                     streams_.size(), options_.max_streams);
+    return new refused(
         grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                      "xds server has reached max_streams=" + std::to_string(options_.max_streams)));
   }
   auto id = ++next_stream_id_;
-  auto* reactor = new sotw_reactor(*this, context->peer(), epoch_ + "." + std::to_string(id) + ".");
-  reactors_.insert(reactor);
+  auto* reactor = new ads_reactor<P>(*this, context, epoch_ + "." + std::to_string(id) + ".");
+  streams_.insert(reactor);
+  streams_opened_.fetch_add(1, std::memory_order_relaxed);
   return reactor;
 }
 
-void ads_server::impl::attach(sotw_reactor* reactor, const std::string& key) {
+void ads_server::impl::attach(stream_base* stream, const std::string& key) {
   std::lock_guard lock(mu_);
-  if (!reactors_.contains(reactor)) {
+  if (!streams_.contains(stream)) {
     return;
   }
-  reactor->server_key = key;
-  reactor->attached = true;
+  stream->server_key = key;
+  stream->attached = true;
   if (auto i = snapshots_.find(key); i != snapshots_.end()) {
-    reactor->deliver_snapshot(i->second);
+    stream->deliver_snapshot(i->second);
   }
   if (gate_open_) {
-    reactor->deliver_gate_open();
+    stream->deliver_gate_open();
   }
 }
 
-void ads_server::impl::detach(sotw_reactor* reactor) {
+void ads_server::impl::detach(stream_base* stream) {
   std::lock_guard lock(mu_);
-  reactors_.erase(reactor);
-  if (reactors_.empty()) {
+  streams_.erase(stream);
+  if (streams_.empty()) {
     drained_.notify_all();
   }
 }
 
 void ads_server::impl::notify(const client_response& response) {
+  if (response.nack) {
+    std::lock_guard lock(metrics_mu_);
+    ++nacks_;
+    ++nacks_by_type_[response.type_url];
+  } else {
+    acks_.fetch_add(1, std::memory_order_relaxed);
+  }
   std::shared_ptr<const std::function<void(const client_response&)>> observer;
   {
     std::lock_guard lock(mu_);
@@ -460,5 +729,7 @@ void ads_server::on_client_response(std::function<void(const client_response&)> 
 }
 
 size_t ads_server::stream_count() const { return impl_->stream_count(); }
+
+ads_metrics ads_server::metrics() const { return impl_->metrics(); }
 
 }  // namespace sluice::xds

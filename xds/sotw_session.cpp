@@ -16,10 +16,6 @@ bool is_full_state(std::string_view type_url) {
   return type_url == listener_type || type_url == cluster_type;
 }
 
-bool is_served(std::string_view type_url) {
-  return std::find(std::begin(push_order), std::end(push_order), type_url) != std::end(push_order);
-}
-
 /// Same construction as `seal()`, so a named subscription that covers every resource of a type
 /// gets the type's own version, and any other subset a version of its own.
 std::string version_of(const std::vector<xds_resource_ptr>& resources) {
@@ -76,23 +72,35 @@ caf::expected<request_outcome> sotw_session::on_request(
     const envoy::service::discovery::v3::DiscoveryRequest& request) {
   if (!has_node_) {
     // Only the first request is guaranteed to carry the node (xds.md §1.2).
+    if (auto err = check_node(request.node())) {
+      return err;
+    }
     node_ = request.node();
     key_ = node_key(node_);
     envoy_ = node_.user_agent_name() == "envoy";
+    holdings_.set_envoy(envoy_);
     has_node_ = true;
   }
   request_outcome out;
   const std::string& type_url = request.type_url();
-  if (!is_served(type_url)) {
-    out.kind = request_kind::unsupported;
-    return out;
+  switch (classify_type(type_url)) {
+    case type_support::served:
+      break;
+    case type_support::unserved:
+      out.kind = request_kind::unsupported;
+      return out;
+    case type_support::unknown:
+      return make_error(ec::protocol_error,
+                        "node " + node_.id() + " requested type URL \"" + type_url.substr(0, 200) +
+                            "\", which is not an xDS v3 resource type; use "
+                            "type.googleapis.com/envoy.config.<kind>.v3.<Message>");
   }
   if (static_cast<size_t>(request.resource_names_size()) > options_.max_names_per_type) {
-    return make_error(ec::limit_exceeded, "node " + node_.id() + " subscribed to " +
-                                              std::to_string(request.resource_names_size()) +
-                                              " names of " + type_url + "; at most " +
-                                              std::to_string(options_.max_names_per_type) +
-                                              " are allowed per type");
+    return make_error(ec::limit_exceeded, "node " + node_.id() + " subscribed to "
+                                              + std::to_string(request.resource_names_size())
+                                              + " names of " + type_url + "; at most "
+                                              + std::to_string(options_.max_names_per_type)
+                                              + " are allowed per type");
   }
   auto& state = types_[type_url];
   if (!state.requested) {
@@ -118,6 +126,7 @@ caf::expected<request_outcome> sotw_session::on_request(
     response.version = request.version_info();
     response.nonce = request.response_nonce();
     response.nack = nack;
+    response.resource_names = state.nonce_names;
     if (nack) {
       response.error_message = request.error_detail().message();
       // Envoy rejects a NACKed response whole; gRPC keeps its valid part (A46). Either way we no
@@ -127,6 +136,15 @@ caf::expected<request_outcome> sotw_session::on_request(
     out.response = std::move(response);
   }
   out.subscription_changed = apply_names(state, type_url, request.resource_names());
+  if (out.kind == request_kind::ack) {
+    // Applied after the names: Envoy changes its EDS subscription before it ACKs clusters.
+    holdings_.record_ack(type_url, [this](std::string_view eds_name) {
+      auto e = types_.find(endpoint_type);
+      return e != types_.end() && e->second.requested
+             && (e->second.wildcard || e->second.names.contains(eds_name));
+    });
+    ordering_moved();
+  }
   return out;
 }
 
@@ -156,10 +174,16 @@ bool sotw_session::apply_names(type_state& state, std::string_view type_url,
   if (!state.wildcard) {
     // Forget what was sent for names the client dropped: if it asks for them again it must get
     // them again, even unchanged (xds.md §1.4).
-    std::erase_if(state.sent,
-                  [&](const auto& entry) { return !state.names.contains(entry.first); });
+    std::vector<std::string> dropped;
+    for (const auto& [name, held] : holdings_.sent(type_url)) {
+      if (!state.names.contains(name)) {
+        dropped.push_back(name);
+      }
+    }
+    holdings_.forget(type_url, dropped);
   }
   state.dirty = true;
+  ordering_moved();
   return true;
 }
 
@@ -168,7 +192,8 @@ void sotw_session::set_snapshot(snapshot_ptr snap) {
     return;
   }
   for (auto& [type_url, state] : types_) {
-    if (!snapshot_ || !snap || snapshot_->of(type_url).version != snap->of(type_url).version) {
+    if (!snapshot_ || !snap || snapshot_->of(type_url).version != snap->of(type_url).version
+        || state.shaped) {
       state.dirty = true;
     }
   }
@@ -176,6 +201,14 @@ void sotw_session::set_snapshot(snapshot_ptr snap) {
 }
 
 void sotw_session::open_gate() { gate_open_ = true; }
+
+void sotw_session::ordering_moved() {
+  for (auto& [type_url, state] : types_) {
+    if (state.shaped) {
+      state.dirty = true;
+    }
+  }
+}
 
 std::optional<sotw_response> sotw_session::next_response() {
   if (!gate_open_ || !snapshot_) {
@@ -187,7 +220,7 @@ std::optional<sotw_response> sotw_session::next_response() {
       continue;
     }
     auto& state = i->second;
-    if (!state.requested || !(state.dirty || state.initial_owed || state.warm_owed)) {
+    if (!state.requested || !(state.dirty || state.initial_owed)) {
       continue;
     }
     if (auto response = evaluate(type_url, state)) {
@@ -197,86 +230,110 @@ std::optional<sotw_response> sotw_session::next_response() {
   return std::nullopt;
 }
 
-std::optional<sotw_response> sotw_session::evaluate(std::string_view type_url, type_state& state) {
-  state.dirty = false;
+sotw_session::resource_map sotw_session::desired(std::string_view type_url,
+                                                 const type_state& state) const {
+  resource_map out;
   const auto& available = snapshot_->of(type_url);
-  std::vector<xds_resource_ptr> desired;
   if (state.wildcard) {
-    desired.reserve(available.items.size());
-    for (const auto& [name, res] : available.items) {
-      desired.push_back(res);
-    }
+    out.insert(available.items.begin(), available.items.end());
   } else {
     // Requested names that do not exist yet stay in `names`; they are sent when they appear.
     for (const auto& name : state.names) {
       if (auto r = available.items.find(name); r != available.items.end()) {
-        desired.push_back(r->second);
+        out.emplace(name, r->second);
       }
     }
   }
+  return out;
+}
 
-  auto differs = [&](const xds_resource_ptr& r) {
-    auto s = state.sent.find(r->name);
-    return s == state.sent.end() || s->second != r->version;
+std::set<std::string, std::less<>> sotw_session::cluster_target() {
+  std::set<std::string, std::less<>> out;
+  auto i = types_.find(cluster_type);
+  if (i == types_.end() || !i->second.requested) {
+    return out;
+  }
+  auto target = desired(cluster_type, i->second);
+  holdings_.shape(cluster_type, target, out, *snapshot_);
+  for (const auto& [name, r] : target) {
+    out.insert(name);
+  }
+  return out;
+}
+
+std::optional<sotw_response> sotw_session::evaluate(std::string_view type_url, type_state& state) {
+  state.dirty = false;
+  auto target = desired(type_url, state);
+  std::set<std::string, std::less<>> clusters;
+  if (type_url == listener_type || type_url == route_type) {
+    clusters = cluster_target();
+  }
+  state.shaped = holdings_.shape(type_url, target, clusters, *snapshot_);
+
+  const auto& held = holdings_.sent(type_url);
+  auto differs = [&](const std::pair<const std::string, xds_resource_ptr>& entry) {
+    auto s = held.find(entry.first);
+    return s == held.end() || s->second.version != entry.second->version;
   };
   const bool full_state = is_full_state(type_url);
-  bool changed = std::any_of(desired.begin(), desired.end(), differs);
+  bool changed = std::any_of(target.begin(), target.end(), differs);
   if (full_state && !changed) {
     // For full-state types a deletion is a change too.
-    changed = desired.size() != state.sent.size();
+    changed = target.size() != held.size();
   }
 
   std::vector<xds_resource_ptr> to_send;
-  bool cluster_updated = false;
   if (full_state) {
     // LDS/CDS answer the first request even when empty: that tells the client what exists.
     if (!changed && !state.initial_owed) {
       return std::nullopt;
     }
-    if (type_url == cluster_type && envoy_) {
-      // Envoy warms an updated cluster until it receives EDS for it, even when the endpoints
-      // did not change (xds.md §1.6); new clusters come with new EDS names and need nothing.
-      cluster_updated = std::any_of(desired.begin(), desired.end(), [&](const auto& r) {
-        auto s = state.sent.find(r->name);
-        return s != state.sent.end() && s->second != r->version;
-      });
+    to_send.reserve(target.size());
+    for (const auto& [name, r] : target) {
+      to_send.push_back(r);
     }
-    to_send = desired;
-    state.sent.clear();
-  } else if (changed) {
-    if (state.resend_all) {
-      to_send = desired;
-    } else {
-      std::copy_if(desired.begin(), desired.end(), std::back_inserter(to_send), differs);
-    }
-  } else if (state.warm_owed && !desired.empty()) {
-    to_send = desired;
   } else {
-    // RDS/EDS/SDS: an empty response is a no-op for the client, so say nothing.
-    state.initial_owed = false;
-    state.warm_owed = false;
-    return std::nullopt;
-  }
-
-  if (cluster_updated) {
-    if (auto e = types_.find(endpoint_type); e != types_.end() && e->second.requested) {
-      e->second.warm_owed = true;
+    // An Envoy warms a changed cluster until it gets its load assignment again (xds.md §1.6).
+    const auto& owed = type_url == endpoint_type ? holdings_.owed_endpoints()
+                                                 : std::set<std::string, std::less<>>{};
+    for (const auto& entry : target) {
+      if ((changed && state.resend_all) || differs(entry) || owed.contains(entry.first)) {
+        to_send.push_back(entry.second);
+      }
+    }
+    if (to_send.empty()) {
+      // RDS/EDS/SDS: an empty response is a no-op for the client, so say nothing.
+      state.initial_owed = false;
+      return std::nullopt;
     }
   }
 
+  std::vector<xds_resource_ptr> all;
+  all.reserve(target.size());
+  for (const auto& [name, r] : target) {
+    all.push_back(r);
+  }
   sotw_response out;
   out.type_url = std::string(type_url);
-  out.version = state.wildcard ? available.version : version_of(desired);
+  out.version = version_of(all);
   out.nonce = fresh_nonce();
+  holdings_.record_sent(type_url, to_send, {}, full_state);
+  state.nonce_names.clear();
   for (const auto& r : to_send) {
-    state.sent[r->name] = r->version;
+    state.nonce_names.push_back(r->name);
   }
   out.resources = std::move(to_send);
   state.nonce = out.nonce;
   state.version = out.version;
   state.initial_owed = false;
-  state.warm_owed = false;
   state.resend_all = false;
+  if (type_url == cluster_type) {
+    // Clusters sent may owe load assignments.
+    if (auto e = types_.find(endpoint_type); e != types_.end()) {
+      e->second.dirty = true;
+    }
+  }
+  ordering_moved();
   return out;
 }
 

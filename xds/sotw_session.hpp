@@ -9,12 +9,17 @@
 /// so a slow client never makes the server queue stale versions.
 ///
 /// Promises (xds.md §1.3–1.6):
-///   - responses come out in push order CDS, EDS, LDS, RDS, SDS (make before break);
+///   - responses come out in push order CDS, EDS, LDS, RDS, SDS, and a snapshot change is
+///     applied make-before-break (`client_holdings`): routes wait for the clusters they use,
+///     clusters leave only after the client acknowledged routes that no longer use them, and
+///     an Envoy gets a fresh load assignment after each cluster change;
 ///   - a type is sent only when what this client would receive differs from what it was last
 ///     sent, or when the client owes nothing and asked for the first time;
 ///   - a NACK is recorded and never answered by resending the same content;
 ///   - a request with a stale nonce updates the subscription but is neither ACK nor NACK;
-///   - nothing is sent before the gate opens or before a snapshot exists.
+///   - nothing is sent before the gate opens or before a snapshot exists;
+///   - a malformed first node, an unknown type URL or too many names is an error (the
+///     transport ends the stream); a known xDS type sluice does not serve is ignored.
 
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +34,7 @@
 #include "envoy/config/core/v3/base.pb.h"
 #include "envoy/service/discovery/v3/discovery.pb.h"
 #include "xds/ads_server.hpp"
+#include "xds/client_holdings.hpp"
 #include "xds/snapshot.hpp"
 
 namespace sluice::xds {
@@ -77,8 +83,9 @@ class sotw_session {
   explicit sotw_session(sotw_session_options options = {});
 
   /// Applies one DiscoveryRequest. The node is read from the first request only (later ones may
-  /// omit it). Fails with ec::limit_exceeded when a request names too many resources; the
-  /// transport should then end the stream.
+  /// omit it). Fails with ec::limit_exceeded when a request names too many resources, and with
+  /// ec::protocol_error for a malformed first node or an unknown type URL; the transport should
+  /// then end the stream.
   [[nodiscard]] caf::expected<request_outcome> on_request(
       const envoy::service::discovery::v3::DiscoveryRequest& request);
 
@@ -107,25 +114,32 @@ class sotw_session {
 
  private:
   /// Per type URL: the logical sub-stream of ADS (own subscription, version, nonce, ACK state).
+  /// What the client holds of each type lives in `holdings_`.
   struct type_state {
     bool requested = false;
     bool ever_named = false;  ///< once true, an empty name list means "nothing", not wildcard
     bool wildcard = false;
     std::set<std::string, std::less<>> names;
-    std::string nonce;    ///< latest sent
-    std::string version;  ///< latest sent
-    /// name -> version of every resource this client was sent and is still subscribed to.
-    std::map<std::string, std::string, std::less<>> sent;
-    bool dirty = false;         ///< subscription or snapshot moved: evaluate again
-    bool initial_owed = false;  ///< the first request has not been answered yet
-    bool warm_owed = false;     ///< Envoy must get EDS again after a cluster update
-    bool resend_all = false;    ///< after a NACK the client's holdings are unknown
+    std::string nonce;                     ///< latest sent
+    std::string version;                   ///< latest sent
+    std::vector<std::string> nonce_names;  ///< resources in the latest response, for NACKs
+    bool dirty = false;                    ///< subscription or snapshot moved: evaluate again
+    bool initial_owed = false;             ///< the first request has not been answered yet
+    bool resend_all = false;               ///< after a NACK the client's holdings are unknown
+    bool shaped = false;  ///< holds or retention applied: re-evaluate when others move
   };
+  using resource_map = std::map<std::string, xds_resource_ptr, std::less<>>;
 
   /// Applies `resource_names`; returns whether the subscription changed.
   bool apply_names(type_state& state, std::string_view type_url,
                    const google::protobuf::RepeatedPtrField<std::string>& names);
+  /// The snapshot resources of a type this client subscribes to.
+  resource_map desired(std::string_view type_url, const type_state& state) const;
+  /// The clusters the client is going to hold (its shaped CDS target).
+  std::set<std::string, std::less<>> cluster_target();
   std::optional<sotw_response> evaluate(std::string_view type_url, type_state& state);
+  /// Something the ordering rules depend on moved: re-evaluate the types they shaped.
+  void ordering_moved();
   std::string fresh_nonce();
 
   sotw_session_options options_;
@@ -137,6 +151,7 @@ class sotw_session {
   snapshot_ptr snapshot_;
   uint64_t nonce_counter_ = 0;
   std::map<std::string, type_state, std::less<>> types_;
+  client_holdings holdings_;
 };
 
 }  // namespace sluice::xds

@@ -111,8 +111,8 @@ void subscribe_all(scripted_xds_client& client, const std::vector<std::string>& 
 }
 
 auto has_all_types = [](const state& s) {
-  return s.count(cluster_type) >= 1 && s.count(endpoint_type) >= 1 && s.count(listener_type) >= 1 &&
-         s.count(route_type) >= 1;
+  return s.count(cluster_type) >= 1 && s.count(endpoint_type) >= 1 && s.count(listener_type) >= 1
+         && s.count(route_type) >= 1;
 };
 
 class AdsServerTest : public ::testing::Test {
@@ -395,16 +395,30 @@ TEST_F(AdsServerTest, StartFailsOnAddressInUse) {
   EXPECT_FALSE(port);
 }
 
-TEST_F(AdsServerTest, DeltaStreamIsRefusedAsUnimplemented) {
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials());
+TEST_F(AdsServerTest, DeltaStreamIsServed) {
+  auto snap = gateway_snapshot(role_a, {"svc-a"});
+  server_->publish(snap);
+  server_->open_gate();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                     grpc::InsecureChannelCredentials());
   auto stub = envoy::service::discovery::v3::AggregatedDiscoveryService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + bound);
   auto stream = stub->DeltaAggregatedResources(&context);
+  envoy::service::discovery::v3::DeltaDiscoveryRequest request;
+  request.set_type_url(std::string(cluster_type));
+  request.mutable_node()->set_id("envoy-1");
+  request.mutable_node()->set_user_agent_name("envoy");
+  (*request.mutable_node()->mutable_metadata()->mutable_fields())["role"].set_string_value(role_a);
+  ASSERT_TRUE(stream->Write(request));
   envoy::service::discovery::v3::DeltaDiscoveryResponse response;
-  EXPECT_FALSE(stream->Read(&response));
-  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.type_url(), cluster_type);
+  ASSERT_EQ(response.resources_size(), 1);
+  EXPECT_EQ(response.resources(0).name(), "svc-a");
+  EXPECT_EQ(response.resources(0).version(), snap->of(cluster_type).items.at("svc-a")->version);
+  EXPECT_FALSE(response.nonce().empty());
+  context.TryCancel();
 }
 
 TEST_F(AdsServerTest, EnvoyLikeClientFollowsReferencesToAConsistentConfig) {
