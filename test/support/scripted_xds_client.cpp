@@ -71,8 +71,8 @@ std::optional<std::string> fast_name(const google::protobuf::Any& any) {
   while (true) {
     const uint32_t tag = in.ReadTag();
     if (tag == 0) return std::nullopt;
-    if (WireFormatLite::GetTagFieldNumber(tag) == 1 &&
-        WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+    if (WireFormatLite::GetTagFieldNumber(tag) == 1
+        && WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       std::string name;
       if (!WireFormatLite::ReadString(&in, &name)) return std::nullopt;
       return name;
@@ -229,6 +229,7 @@ bool scripted_xds_client::connect(int port) {
     if (stream_ || delta_stream_) return false;
   }
   open(port);
+  start_reader();
   return true;
 }
 
@@ -255,9 +256,15 @@ void scripted_xds_client::open(int port) {
   }
   if (options_.delta) {
     delta_stream_ = stub->DeltaAggregatedResources(context_.get());
-    reader_ = std::thread([this] { read_loop_delta(); });
   } else {
     stream_ = stub->StreamAggregatedResources(context_.get());
+  }
+}
+
+void scripted_xds_client::start_reader() {
+  if (options_.delta) {
+    reader_ = std::thread([this] { read_loop_delta(); });
+  } else {
     reader_ = std::thread([this] { read_loop_sotw(); });
   }
 }
@@ -287,8 +294,11 @@ void scripted_xds_client::reconnect(int port) {
     }
   }
   open(port);
+  // Like Envoy on stream establishment: every first request goes out before any response is
+  // processed (and so before any ACK), which is what lets a server see all the client holds.
   for (const auto& r : requests) write(r);
   for (const auto& r : delta_requests) write_delta(r);
+  start_reader();
 }
 
 void scripted_xds_client::close() {
@@ -302,6 +312,9 @@ void scripted_xds_client::close() {
 
 void scripted_xds_client::subscribe(std::string_view type_url, std::vector<std::string> names) {
   const std::string type(type_url);
+  // Built and written under write_mu_, as the reader does with its ACKs: a request built from
+  // an older subscription can then never overtake a newer one on the wire.
+  std::lock_guard write_lock(write_mu_);
   if (options_.delta) {
     std::optional<delta_request> request;
     {
@@ -310,7 +323,7 @@ void scripted_xds_client::subscribe(std::string_view type_url, std::vector<std::
       subscriptions_[type] = std::move(names);
       drop_unsubscribed_locked(type);
     }
-    if (request) write_delta(*request);
+    if (request) write_delta_locked(*request);
     return;
   }
   discovery_request request;
@@ -322,7 +335,7 @@ void scripted_xds_client::subscribe(std::string_view type_url, std::vector<std::
     }
     request = request_for_locked(type);
   }
-  write(request);
+  write_locked(request);
 }
 
 void scripted_xds_client::send(discovery_request request) { write(request); }
@@ -474,6 +487,15 @@ void scripted_xds_client::drop_unsubscribed_locked(const std::string& type_url) 
 
 void scripted_xds_client::write(const discovery_request& request) {
   std::lock_guard write_lock(write_mu_);
+  write_locked(request);
+}
+
+void scripted_xds_client::write_delta(const delta_request& request) {
+  std::lock_guard write_lock(write_mu_);
+  write_delta_locked(request);
+}
+
+void scripted_xds_client::write_locked(const discovery_request& request) {
   if (!stream_ || writes_closed_) return;
   if (!node_sent_) {
     // Like gRPC and Envoy's set_node_on_first_message_only: the node goes out once per stream.
@@ -492,8 +514,7 @@ void scripted_xds_client::write(const discovery_request& request) {
   stream_->Write(request);
 }
 
-void scripted_xds_client::write_delta(const delta_request& request) {
-  std::lock_guard write_lock(write_mu_);
+void scripted_xds_client::write_delta_locked(const delta_request& request) {
   if (!delta_stream_ || writes_closed_) return;
   if (!node_sent_) {
     delta_request first = request;
@@ -521,9 +542,9 @@ std::optional<std::string> scripted_xds_client::decode_locked(
   for (const auto& [declared, any] : named) {
     std::optional<std::string> name;
     if (any->type_url() == type_url) {
-      name = !options_.light           ? resource_name(*any)
-             : !declared.empty()       ? std::optional<std::string>(declared)
-                                       : fast_name(*any);
+      name = !options_.light     ? resource_name(*any)
+             : !declared.empty() ? std::optional<std::string>(declared)
+                                 : fast_name(*any);
     }
     if (name && options_.light && !is_full_state(type_url)) {
       // Light mode keeps only names for routes and endpoints: no payload copies.
@@ -565,6 +586,7 @@ void scripted_xds_client::read_loop_sotw() {
   discovery_response response;
   while (stream_->Read(&response)) {
     std::vector<discovery_request> replies;
+    std::unique_lock write_lock(write_mu_);
     {
       std::lock_guard lock(mu_);
       const std::string type_url = response.type_url();
@@ -617,7 +639,8 @@ void scripted_xds_client::read_loop_sotw() {
       }
       replies.push_back(std::move(reply));
     }
-    for (const auto& r : replies) write(r);
+    for (const auto& r : replies) write_locked(r);
+    write_lock.unlock();
     // Notify after the replies went out, so a waiter that saw a response knows it was answered.
     changed_.notify_all();
   }
@@ -640,6 +663,7 @@ void scripted_xds_client::read_loop_delta() {
   delta_response response;
   while (delta_stream_->Read(&response)) {
     std::vector<delta_request> replies;
+    std::unique_lock write_lock(write_mu_);
     {
       std::lock_guard lock(mu_);
       const std::string type_url = response.type_url();
@@ -702,7 +726,8 @@ void scripted_xds_client::read_loop_delta() {
       }
       replies.push_back(std::move(reply));
     }
-    for (const auto& r : replies) write_delta(r);
+    for (const auto& r : replies) write_delta_locked(r);
+    write_lock.unlock();
     changed_.notify_all();
   }
   grpc::Status status;

@@ -185,11 +185,16 @@ class scripted_xds_client {
     std::map<std::string, google::protobuf::Any> active_listeners, warming_listeners;
   };
 
+  /// Opens channel and stream; `start_reader` then starts reading responses.
   void open(int port);
+  void start_reader();
   void read_loop_sotw();
   void read_loop_delta();
   void write(const discovery_request& request);
   void write_delta(const delta_request& request);
+  /// With `write_mu_` held.
+  void write_locked(const discovery_request& request);
+  void write_delta_locked(const delta_request& request);
   /// Builds the SotW request for a type from the current subscription; `mu_` held.
   discovery_request request_for_locked(const std::string& type_url);
   /// The delta request moving a type's subscription to `names`; `mu_` held. Nothing when the
@@ -233,7 +238,8 @@ class scripted_xds_client {
   delta_nack_oracle delta_oracle_;
   resource_nack_oracle resource_oracle_;
 
-  std::mutex write_mu_;  ///< one writer at a time on the stream
+  /// One writer at a time on the stream; taken before `mu_` when both are needed.
+  std::mutex write_mu_;
   bool node_sent_ = false;
   bool writes_closed_ = false;
   int port_ = 0;
