@@ -7,10 +7,16 @@
 /// 10,000 VirtualServices with 10 routes each, 20% of them delegating through a 3-level
 /// RouteTable chain, 5,000 Upstreams with 10 endpoints each, 5 UpstreamGroups per 100
 /// VirtualServices, one Gateway pair (HTTP 8080 and HTTPS 8443 with 500 SNI domains).
+///
+/// Every resource generated is valid Gloo input (it decodes and validates) and the whole world
+/// translates without errors or warnings; changes keep it so (a change never names a resource
+/// that does not exist, except for deletes, whose dangling references are the point).
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "model/world.hpp"
@@ -28,6 +34,15 @@ struct workload_options {
   size_t groups_per_100_vs = 5;
   size_t sni_domains = 500;
   uint64_t seed = 1;
+  /// Namespaces the non-gateway resources are spread over ("team-0", ...); 0 = one per 1,000
+  /// VirtualServices, between 1 and 10.
+  size_t namespaces = 0;
+  /// Fraction of delegation chains whose second hop selects its RouteTable by labels instead of
+  /// by reference. Kept small: selector delegation scans every RouteTable of the world.
+  double selector_fraction = 0.1;
+  /// One Upstream in `static_every` is a static upstream (hosts inline) instead of a kube
+  /// upstream with Endpoint resources; 0 = none.
+  size_t static_every = 20;
 
   /// The default scenario scaled to `vs` VirtualServices.
   static workload_options scaled(size_t vs);
@@ -43,8 +58,53 @@ struct workload_options {
 enum class change_kind : uint8_t { endpoint, virtual_service, upstream, route_table };
 
 /// One random change against `w` of the given kind (an upsert of an existing or new resource,
-/// or a delete), as an event.
+/// or a delete), as an event. Picks its target in O(size of the kind); use change_generator for
+/// long sequences.
 [[nodiscard]] sluice::v1::Event random_change(const model::world& w, change_kind kind,
                                               std::mt19937_64& rng);
+
+/// An accepted upsert event for `message` (canonical bytes, content hash, origin in Gloo's
+/// directory layout), or a delete event when `message` is null.
+[[nodiscard]] sluice::v1::Event make_event(const model::resource_key& key,
+                                           const google::protobuf::Message* message);
+
+/// Applies an event built by this file (accepted upsert or delete) to a world, with `seq` as its
+/// sequence number and the new watermark.
+void apply_to(model::world& w, const sluice::v1::Event& ev, uint64_t seq);
+
+/// Generates long random change sequences quickly: owns a copy of the world it changes (every
+/// event it returns is already applied to it) and indexes the keys of each kind, so a pick costs
+/// O(1). Deterministic for a given world and seed.
+class change_generator {
+ public:
+  change_generator(model::world w, uint64_t seed);
+
+  /// The churn mix: 80% endpoints, 15% VirtualServices, 5% Upstreams and RouteTables.
+  [[nodiscard]] sluice::v1::Event next_churn();
+  [[nodiscard]] sluice::v1::Event next(change_kind kind);
+  /// An update that keeps the resource's identity and shape (no create, no delete): what the
+  /// latency benchmarks edit.
+  [[nodiscard]] sluice::v1::Event next_update(change_kind kind);
+
+  const model::world& world() const { return world_; }
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  struct key_list {
+    std::vector<model::resource_key> keys;
+    std::map<model::resource_key, size_t> index;
+    void add(const model::resource_key& k);
+    void remove(const model::resource_key& k);
+  };
+  sluice::v1::Event emit(sluice::v1::Event ev);
+  const model::resource_key* pick(model::resource_kind kind);
+  sluice::v1::Event change(change_kind kind, bool update_only);
+
+  model::world world_;
+  std::mt19937_64 rng_;
+  std::unordered_map<uint8_t, key_list> keys_;
+  uint64_t seq_ = 0;
+  uint64_t fresh_ = 0;  ///< counter for names of created resources
+};
 
 }  // namespace sluice::bench

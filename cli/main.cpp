@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 
 #include "cli/commands.hpp"
 
@@ -22,9 +23,23 @@ int main(int argc, char** argv) {
   auto entries = sluice::cli::command_registry();
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
+  // A name with a space ("bench translate") is a subcommand of a group ("bench") made on demand.
   std::map<CLI::App*, sluice::cli::command_fn> commands;
+  std::map<std::string, CLI::App*> groups;
   for (const auto& e : entries) {
-    auto* sub = app.add_subcommand(e.name, e.help);
+    CLI::App* parent = &app;
+    std::string name = e.name;
+    if (auto space = name.find(' '); space != std::string::npos) {
+      const std::string group = name.substr(0, space);
+      name = name.substr(space + 1);
+      auto& g = groups[group];
+      if (g == nullptr) {
+        g = app.add_subcommand(group, group + " commands");
+        g->require_subcommand(1);
+      }
+      parent = g;
+    }
+    auto* sub = parent->add_subcommand(name, e.help);
     commands[sub] = e.setup(*sub);
   }
   try {
@@ -33,7 +48,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   for (auto* sub : app.get_subcommands()) {
-    return commands.at(sub)();
+    if (auto it = commands.find(sub); it != commands.end()) {
+      return it->second();
+    }
+    for (auto* child : sub->get_subcommands()) {
+      return commands.at(child)();
+    }
   }
   return 0;
 }

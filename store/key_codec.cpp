@@ -52,4 +52,12 @@ std::optional<uint64_t> decode_counter_key(std::string_view prefix, std::string_
   return counter;
 }
 
+std::string checkpoint_rows_prefix(uint64_t seq) {
+  return counter_key(checkpoint_row_prefix, seq) + "/";
+}
+
+std::string checkpoint_row_key(uint64_t seq, std::string_view state_key) {
+  return checkpoint_rows_prefix(seq).append(state_key);
+}
+
 }  // namespace sluice::store::keys

@@ -143,26 +143,33 @@ TEST(EventLogTest, AppendAssignsDenseSeqsFromOneAndSetsTime) {
   ASSERT_NE(log, nullptr);
   EXPECT_EQ(log->last_seq(), 0u);
 
+  // A preset time earlier than the commit is clamped (commit times never go backwards, so a
+  // time maps to a seq); a later one is kept.
   auto preset = upsert("c", "three");
   preset.set_time_unix_ns(42);
-  auto stored = log->append({upsert("a", "one"), upsert("b", "two"), preset});
+  constexpr int64_t year_2100 = 4102444800LL * 1000000000LL;
+  auto future = upsert("e", "five");
+  future.set_time_unix_ns(year_2100);
+  auto stored = log->append({upsert("a", "one"), upsert("b", "two"), preset, future});
   ASSERT_TRUE(stored) << sluice::describe(stored.error());
-  ASSERT_EQ(stored->size(), 3u);
-  EXPECT_EQ(seqs_of(*stored), (std::vector<uint64_t>{1, 2, 3}));
+  ASSERT_EQ(stored->size(), 4u);
+  EXPECT_EQ(seqs_of(*stored), (std::vector<uint64_t>{1, 2, 3, 4}));
   // 2020-01-01 in ns: any real commit time is later.
   constexpr int64_t year_2020 = 1577836800LL * 1000000000LL;
   EXPECT_GT((*stored)[0].time_unix_ns(), year_2020);
   EXPECT_EQ((*stored)[0].time_unix_ns(), (*stored)[1].time_unix_ns());
-  EXPECT_EQ((*stored)[2].time_unix_ns(), 42);
-  EXPECT_EQ(log->last_seq(), 3u);
+  EXPECT_EQ((*stored)[2].time_unix_ns(), (*stored)[0].time_unix_ns());
+  EXPECT_EQ((*stored)[3].time_unix_ns(), year_2100);
+  EXPECT_EQ(log->last_seq(), 4u);
 
   // Seqs the caller put in are overwritten: the log alone assigns them.
   auto bogus = upsert("d", "four");
   bogus.set_seq(99);
   auto more = log->append({bogus});
   ASSERT_TRUE(more);
-  EXPECT_EQ(seqs_of(*more), (std::vector<uint64_t>{4}));
-  EXPECT_EQ(seqs_of(read_events(*log)), (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(seqs_of(*more), (std::vector<uint64_t>{5}));
+  EXPECT_EQ((*more)[0].time_unix_ns(), year_2100) << "a later commit went back in time";
+  EXPECT_EQ(seqs_of(read_events(*log)), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
 }
 
 TEST(EventLogTest, EventsRoundTripByteExact) {
