@@ -67,7 +67,9 @@ using world_actor = caf::typed_actor<
     caf::reacts_to<atom::synced, std::string>,
     // (to itself) translate now: everything already in the mailbox has been applied, so a burst
     // of batches costs one translation.
-    caf::reacts_to<atom::translate>>;
+    caf::reacts_to<atom::translate>,
+    // (to itself) hand the latest translation outcome to the hook (throttled).
+    caf::reacts_to<atom::status>>;
 
 /// The journal: the single writer of the event log, and the only source of order.
 using journal_actor = caf::typed_actor<

@@ -4,8 +4,10 @@
 
 #include "actors/journal_actor.hpp"
 #include "actors/kind_actor.hpp"
+#include "actors/log_replayer.hpp"
 #include "actors/world_actor.hpp"
 #include "actors/xds_actor.hpp"
+#include "adapters/admin_server.hpp"
 #include "adapters/directory_source.hpp"
 #include "adapters/metrics_server.hpp"
 #include "model/error.hpp"
@@ -19,8 +21,11 @@ struct control_plane::parts {
   std::shared_ptr<xds::ads_server> server;
   std::unique_ptr<adapters::directory_source> source;
   std::unique_ptr<adapters::metrics_server> metrics;
+  std::unique_ptr<adapters::admin_server> admin;
+  std::shared_ptr<served_snapshots> served = std::make_shared<served_snapshots>();
   int port = 0;
   int metrics_port = 0;
+  int admin_port = 0;
   xds_actor xds;
   world_actor world;
   journal_actor journal;
@@ -35,6 +40,8 @@ control_plane::~control_plane() { stop(); }
 int control_plane::xds_port() const { return parts_->port; }
 
 int control_plane::metrics_port() const { return parts_->metrics_port; }
+
+int control_plane::admin_port() const { return parts_->admin_port; }
 
 caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     caf::actor_system& sys, const control_plane_options& options) {
@@ -75,7 +82,9 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
                       p->log->last_seq());
 
   // 2. The ADS server, gate closed until the world is ready.
-  p->server = std::make_shared<xds::ads_server>(xds::ads_server_options{options.xds_listen});
+  auto ads = options.ads;
+  ads.listen = options.xds_listen;
+  p->server = std::make_shared<xds::ads_server>(ads);
   auto port = p->server->start();
   if (!port) {
     return port.error();
@@ -95,10 +104,28 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     }
   }
 
+  // The admin port reads the log (read-only handlers) and what the xDS actor last published.
+  if (!options.admin_listen.empty()) {
+    auto served = p->served;
+    p->admin = std::make_unique<adapters::admin_server>(make_admin_handlers(
+        {p->log, [served] { return served->all(); }, {}}));
+    auto aport = p->admin->start(options.admin_listen);
+    if (aport) {
+      p->admin_port = *aport;
+      log::cli()->info("admin listening address={} port={}", options.admin_listen, *aport);
+    } else {
+      log::cli()->error("admin port unavailable, serving without it: {}",
+                        describe(aport.error()));
+      p->admin.reset();
+    }
+  }
+
   // 3. The actors, downstream first so every handle exists before anything flows.
-  p->xds = sys.spawn(xds_actor_impl, p->server);
-  p->world = sys.spawn(world_actor_impl, std::shared_ptr<const model::world>(initial), p->xds);
-  p->journal = sys.spawn<caf::detached>(journal_actor_impl, p->log, p->world);
+  p->xds = sys.spawn(xds_actor_impl, p->server, p->served);
+  p->world = sys.spawn(world_actor_impl, std::shared_ptr<const model::world>(initial), p->xds,
+                       options.hooks);
+  p->journal = sys.spawn<caf::detached>(configured_journal_impl, p->log, p->world,
+                                         options.journal, std::shared_ptr<journal_counters>{});
   caf::anon_send(p->xds, atom::record_v, p->journal);
   auto xds_handle = p->xds;
   p->server->on_client_response([xds_handle](const xds::client_response& r) {
@@ -156,6 +183,9 @@ void control_plane::stop() {
   }
   if (parts_->metrics) {
     parts_->metrics->stop();
+  }
+  if (parts_->admin) {
+    parts_->admin->stop();
   }
   for (auto& [_, k] : parts_->kinds) {
     caf::anon_send_exit(k, caf::exit_reason::user_shutdown);

@@ -123,6 +123,12 @@ void flush(writer_pointer self) {
     return;
   }
   st.backoff = std::chrono::milliseconds{0};
+  // Counters first: whoever gets an answer below may read them at once.
+  if (st.counters) {
+    st.counters->appends += group.appends.size();
+    st.counters->events += events;
+    st.counters->groups += group.appends.empty() ? 0 : 1;
+  }
   auto committed = std::make_shared<event_batch>();
   committed->reserve(events);
   for (size_t i = 0; i < group.appends.size(); ++i) {
@@ -138,9 +144,6 @@ void flush(writer_pointer self) {
     self->send(st.world, atom::committed_v, event_batch_ptr{committed});
   }
   if (st.counters) {
-    st.counters->appends += group.appends.size();
-    st.counters->events += events;
-    st.counters->groups += group.appends.empty() ? 0 : 1;
     st.counters->queued_events = st.queued_events;
   }
   forward_leading_synced(self);

@@ -16,6 +16,7 @@
 
 #include "actors/world_actor.hpp"
 #include "envoy/config/route/v3/route.pb.h"
+#include "model/redaction.hpp"
 #include "model/error.hpp"
 #include "model/gateway_attribution.hpp"
 #include "model/logging.hpp"
@@ -737,7 +738,9 @@ nlohmann::json gloo_json(std::string_view kind, const std::string& bytes) {
   if (!message->ParseFromString(bytes)) {
     return nlohmann::json{{"error", "the stored resource does not parse"}};
   }
-  return message_json(*message);
+  auto out = message_json(*message);
+  model::redact_gloo_json(kind, out);
+  return out;
 }
 
 nlohmann::json envoy_json(std::string_view type_url, const std::string& bytes) {
@@ -748,7 +751,9 @@ nlohmann::json envoy_json(std::string_view type_url, const std::string& bytes) {
   if (!message->ParseFromString(bytes)) {
     return nlohmann::json{{"error", "the resource does not parse"}};
   }
-  return message_json(*message);
+  auto out = message_json(*message);
+  model::redact_envoy_json(out);
+  return out;
 }
 
 nlohmann::json event_json(const sluice::v1::Event& ev, bool full) {
@@ -775,7 +780,8 @@ nlohmann::json event_json(const sluice::v1::Event& ev, bool full) {
       out["resource"] = gloo_json(ev.kind(), ev.resource());
     }
     if (!ev.raw().empty()) {
-      out["raw"] = ev.raw();
+      // Raw input of a Secret is as secret as the decoded one (and may not even decode).
+      out["raw"] = ev.kind() == "Secret" ? model::redacted(ev.raw()) : ev.raw();
     }
   }
   return out;

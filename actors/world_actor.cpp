@@ -43,12 +43,45 @@ caf::expected<void> apply_event(model::world& w, const sluice::v1::Event& ev) {
 
 namespace {
 
+/// Hands the current outcome to the hook now, or schedules it for when the interval allows.
+void deliver_outcome(world_actor::stateful_pointer<world_actor_state> self) {
+  auto& st = self->state;
+  if (!st.hooks.on_translated || !st.outcome_dirty) {
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const auto due = st.outcome_at + st.hooks.outcome_interval;
+  if (now < due) {
+    if (!st.outcome_scheduled) {
+      st.outcome_scheduled = true;
+      self->delayed_send(self, std::chrono::duration_cast<std::chrono::milliseconds>(due - now),
+                         atom::status_v);
+    }
+    return;
+  }
+  auto out = std::make_shared<translation_outcome>();
+  out->watermark = st.last_view->watermark();
+  out->world = st.last_view;
+  out->report = st.last_report;
+  out->proxies = st.last_proxies;
+  st.outcome_at = now;
+  st.outcome_dirty = false;
+  st.hooks.on_translated(std::move(out));
+}
+
 void translate_all(world_actor::stateful_pointer<world_actor_state> self) {
   auto& st = self->state;
   auto view = std::make_shared<const model::world>(st.world);
   model::translation_report report;
   auto proxies = model::translate_gateways(*view, report);
   log_report_changes("gateways", report, st.last_problems);
+  if (st.hooks.on_translated) {
+    st.last_view = view;
+    st.last_report = report;
+    st.last_proxies = proxies;
+    st.outcome_dirty = true;
+    deliver_outcome(self);
+  }
 
   const uint64_t round = ++st.round;
   model::metrics_registry::global()
@@ -112,8 +145,9 @@ void translate_all(world_actor::stateful_pointer<world_actor_state> self) {
 
 world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_actor_state> self,
                                             std::shared_ptr<const model::world> initial,
-                                            xds_actor xds) {
+                                            xds_actor xds, world_hooks hooks) {
   auto& st = self->state;
+  st.hooks = std::move(hooks);
   st.world = *initial;
   st.xds = std::move(xds);
   for (const auto& k : model::all_kinds()) {
@@ -151,6 +185,10 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
       [self](atom::translate) {
         self->state.translate_scheduled = false;
         translate_all(self);
+      },
+      [self](atom::status) {
+        self->state.outcome_scheduled = false;
+        deliver_outcome(self);
       },
       [self](atom::synced, const std::string& kind) {
         auto& st = self->state;

@@ -6,8 +6,10 @@
 namespace sluice::actors {
 
 xds_actor::behavior_type xds_actor_impl(xds_actor::stateful_pointer<xds_actor_state> self,
-                                        std::shared_ptr<xds::ads_server> server) {
+                                        std::shared_ptr<xds::ads_server> server,
+                                        std::shared_ptr<served_snapshots> served) {
   self->state.server = std::move(server);
+  self->state.served = std::move(served);
   return {
       [self](atom::publish, const xds::snapshot_ptr& snap) {
         log::xds()->debug("publish key={} watermark={}", snap->key, snap->watermark);
@@ -15,6 +17,9 @@ xds_actor::behavior_type xds_actor_impl(xds_actor::stateful_pointer<xds_actor_st
             .counter("sluice_snapshots_published_total", "snapshots handed to the ADS server")
             .add();
         self->state.server->publish(snap);
+        if (self->state.served) {
+          self->state.served->put(snap);
+        }
         if (self->state.journal) {
           self->send(self->state.journal, atom::record_v, snap);
         }

@@ -95,6 +95,7 @@ actors::world_actor::behavior_type counting_world(actors::world_actor::pointer) 
       [](sluice::atom::committed, const actors::event_batch_ptr&) {},
       [](sluice::atom::synced, const std::string&) {},
       [](sluice::atom::translate) {},
+      [](sluice::atom::status) {},
   };
 }
 

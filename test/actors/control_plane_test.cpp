@@ -3,9 +3,12 @@
 #include "actors/control_plane.hpp"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "actors/actor_types.hpp"
@@ -81,11 +84,14 @@ class ControlPlaneTest : public ::testing::Test {
 
   ~ControlPlaneTest() override { stop(); }
 
-  void start() {
+  void start(control_plane_options options = {}) {
     cfg_ = std::make_unique<caf::actor_system_config>();
     cfg_->add_message_types<caf::id_block::sluice>();
     sys_ = std::make_unique<caf::actor_system>(*cfg_);
-    auto cp = control_plane::start(*sys_, {config_.string(), data_.string(), "127.0.0.1:0"});
+    options.config_dir = config_.string();
+    options.data_dir = data_.string();
+    options.xds_listen = "127.0.0.1:0";
+    auto cp = control_plane::start(*sys_, options);
     ASSERT_TRUE(cp) << describe(cp.error());
     cp_ = std::move(*cp);
   }
@@ -280,6 +286,116 @@ TEST_F(ControlPlaneTest, FileDeletedWhileStoppedIsDeletedAtRestart) {
     deleted |= ev.op() == sluice::v1::EVENT_OP_DELETE && ev.name() == "b";
   }
   EXPECT_TRUE(deleted);
+}
+
+}  // namespace
+}  // namespace sluice::actors
+
+namespace sluice::actors {
+namespace {
+
+/// GET on the admin port; status 0 when the request failed.
+std::pair<int, std::string> admin_get(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get(path);
+  if (!res) {
+    return {0, ""};
+  }
+  return {res->status, res->body};
+}
+
+TEST_F(ControlPlaneTest, AdminPortAnswersFromTheRunningServerAndRedactsSecrets) {
+  write_atomically(config_ / "secrets/gloo-system/cert.yaml",
+                   "metadata: {name: cert, namespace: gloo-system}\ntls:\n"
+                   "  certChain: \"-----BEGIN CERTIFICATE-----\\nMIIBcert\\n-----END CERTIFICATE-----\\n\"\n"
+                   "  privateKey: \"-----BEGIN PRIVATE KEY-----\\nTOPSECRETKEY\\n-----END PRIVATE KEY-----\\n\"\n");
+  control_plane_options options;
+  options.admin_listen = "127.0.0.1:0";
+  start(options);
+  ASSERT_GT(cp_->admin_port(), 0);
+  auto& envoy = envoy_client();
+  ASSERT_TRUE(envoy.wait_for([](const auto& c) { return c.names(lds).count("listener-::-8080") > 0; }));
+
+  auto [health, health_body] = admin_get(cp_->admin_port(), "/healthz");
+  EXPECT_EQ(health, 200) << health_body;
+
+  // What the xDS actor published, not a re-translation: the listener the client holds, at the
+  // version it holds.
+  auto [code, body] = admin_get(cp_->admin_port(), "/snapshots/gloo-system~gateway-proxy");
+  ASSERT_EQ(code, 200) << body;
+  auto snap = nlohmann::json::parse(body, nullptr, false);
+  ASSERT_FALSE(snap.is_discarded()) << body;
+  EXPECT_NE(body.find("listener-::-8080"), std::string::npos) << body;
+  EXPECT_NE(body.find(envoy.current().version(lds)), std::string::npos) << body;
+
+  // The Secret's event, with its full resource and raw input: the key never appears.
+  ASSERT_TRUE(wait_for_event([](const auto& ev) { return ev.kind() == "Secret"; }));
+  auto [ecode, events] = admin_get(cp_->admin_port(), "/events?kind=Secret&full=1");
+  ASSERT_EQ(ecode, 200) << events;
+  EXPECT_NE(events.find("cert"), std::string::npos) << events;
+  EXPECT_EQ(events.find("TOPSECRETKEY"), std::string::npos) << events;
+  EXPECT_NE(events.find("[redacted "), std::string::npos) << events;
+}
+
+TEST_F(ControlPlaneTest, AdminPortThatCannotBindDoesNotStopServing) {
+  httplib::Server squatter;
+  const int taken = squatter.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(taken, 0);
+  control_plane_options options;
+  options.admin_listen = "127.0.0.1:" + std::to_string(taken);
+  start(options);
+  EXPECT_EQ(cp_->admin_port(), 0);
+  auto& envoy = envoy_client();
+  EXPECT_TRUE(envoy.wait_for([](const auto& c) { return c.names(lds).count("listener-::-8080") > 0; }));
+}
+
+}  // namespace
+}  // namespace sluice::actors
+
+namespace sluice::actors {
+namespace {
+
+TEST_F(ControlPlaneTest, TranslationOutcomesReachTheHookThrottledAndCurrent) {
+  std::mutex mutex;
+  std::vector<translation_outcome_ptr> outcomes;
+  control_plane_options options;
+  options.hooks.outcome_interval = std::chrono::milliseconds(50);
+  options.hooks.on_translated = [&](translation_outcome_ptr o) {
+    std::lock_guard guard{mutex};
+    outcomes.push_back(std::move(o));
+  };
+  start(options);
+  auto latest = [&]() -> translation_outcome_ptr {
+    std::lock_guard guard{mutex};
+    return outcomes.empty() ? nullptr : outcomes.back();
+  };
+  auto wait_outcome = [&](const std::function<bool(const translation_outcome&)>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto o = latest(); o && pred(*o)) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling interval, bounded
+    }
+    return false;
+  };
+  const model::resource_key greeter{model::resource_kind::virtual_service, "gloo-system",
+                                    "greeter"};
+  ASSERT_TRUE(wait_outcome([&](const translation_outcome& o) {
+    return o.world->find(greeter) != nullptr && o.proxies.size() == 1 &&
+           o.proxies[0].role == "gloo-system~gateway-proxy";
+  }));
+  // A newcomer claiming the same domain is blamed in a later outcome's report, which comes
+  // with the world it was computed from.
+  write_atomically(config_ / "virtualservices/gloo-system/copycat.yaml",
+                   vs_yaml("copycat", "greeter", "b"));
+  const model::resource_key copycat{model::resource_kind::virtual_service, "gloo-system",
+                                    "copycat"};
+  EXPECT_TRUE(wait_outcome([&](const translation_outcome& o) {
+    auto it = o.report.entries().find(copycat);
+    return it != o.report.entries().end() && !it->second.errors.empty() &&
+           o.world->find(copycat) != nullptr && o.world->watermark() == o.watermark;
+  }));
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ world_actor::behavior_type fake_world(world_actor::pointer, std::shared_ptr<worl
         rec->messages.push_back("synced:" + kind);
       },
       [](atom::translate) {},
+      [](atom::status) {},
   };
 }
 
