@@ -3,7 +3,7 @@
 /// travel between them. Large values travel as shared pointers to const.
 ///
 ///  adapters --(source batch)--> kind_actor --(append)--> journal_actor --(committed)-->
-///  world_actor --(proxy work)--> proxy_actor --(snapshot)--> xds_actor --> ads_server
+///  world_actor (incremental translator) --(changed snapshots)--> xds_actor --> ads_server
 
 #include <memory>
 #include <string>
@@ -25,7 +25,6 @@ using event_batch_ptr = std::shared_ptr<const event_batch>;
 using cursor_map = std::map<std::string, std::string>;
 using cursor_map_ptr = std::shared_ptr<const cursor_map>;
 using world_ptr = std::shared_ptr<const model::world>;
-using proxy_ptr = std::shared_ptr<const ::gloo::solo::io::Proxy>;
 using client_response_ptr = std::shared_ptr<const xds::client_response>;
 
 }  // namespace sluice::actors
@@ -47,17 +46,10 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::source_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::event_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::cursor_map_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::world_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::proxy_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::xds::snapshot_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::client_response_ptr)
 
 namespace sluice::actors {
-
-/// A proxy actor: translates one Proxy (or the proxyless view) into an Envoy snapshot.
-using proxy_actor = caf::typed_actor<
-    // Translate this Proxy (null: the proxyless view) against this world; the snapshot's
-    // watermark is the world's last applied seq.
-    caf::replies_to<atom::translate, world_ptr, proxy_ptr>::with<xds::snapshot_ptr>>;
 
 /// The world actor: applies committed events in seq order and drives translation.
 using world_actor = caf::typed_actor<

@@ -1,6 +1,5 @@
 #include "actors/world_actor.hpp"
 
-#include "actors/proxy_actor.hpp"
 #include "model/gateway_translator.hpp"
 #include "model/error.hpp"
 #include "model/logging.hpp"
@@ -41,12 +40,45 @@ caf::expected<void> apply_event(model::world& w, const sluice::v1::Event& ev) {
   return {};
 }
 
+void log_report_changes(std::string_view who, const model::translation_report& report,
+                        std::map<model::resource_key, model::resource_report>& last) {
+  std::map<model::resource_key, model::resource_report> now;
+  for (const auto& [key, r] : report.entries()) {
+    if (!r.errors.empty() || !r.warnings.empty()) {
+      now[key] = r;
+    }
+  }
+  for (const auto& [key, r] : now) {
+    auto prev = last.find(key);
+    if (prev != last.end() && prev->second.errors == r.errors
+        && prev->second.warnings == r.warnings) {
+      continue;
+    }
+    for (const auto& e : r.errors) {
+      log::actors()->warn("translation error in={} kind={} namespace={} name={}: {}", who,
+                          model::name_of(key.kind), key.ns, key.name, e);
+    }
+    for (const auto& w : r.warnings) {
+      log::actors()->warn("translation warning in={} kind={} namespace={} name={}: {}", who,
+                          model::name_of(key.kind), key.ns, key.name, w);
+    }
+  }
+  for (const auto& [key, r] : last) {
+    if (now.count(key) == 0) {
+      log::actors()->info("translation problems resolved in={} kind={} namespace={} name={}", who,
+                          model::name_of(key.kind), key.ns, key.name);
+    }
+  }
+  last = std::move(now);
+}
+
 namespace {
 
-/// Hands the current outcome to the hook now, or schedules it for when the interval allows.
-void deliver_outcome(world_actor::stateful_pointer<world_actor_state> self) {
+/// Every few hundred milliseconds at most (and after the last change of a burst): logs what
+/// changed in the translation report and hands the outcome to the hook.
+void look_at_report(world_actor::stateful_pointer<world_actor_state> self) {
   auto& st = self->state;
-  if (!st.hooks.on_translated || !st.outcome_dirty) {
+  if (!st.outcome_dirty) {
     return;
   }
   const auto now = std::chrono::steady_clock::now();
@@ -59,86 +91,54 @@ void deliver_outcome(world_actor::stateful_pointer<world_actor_state> self) {
     }
     return;
   }
-  auto out = std::make_shared<translation_outcome>();
-  out->watermark = st.last_view->watermark();
-  out->world = st.last_view;
-  out->report = st.last_report;
-  out->proxies = st.last_proxies;
   st.outcome_at = now;
   st.outcome_dirty = false;
+  auto report = st.translator->report();
+  log_report_changes("translation", report, st.last_problems);
+  if (!st.hooks.on_translated) {
+    return;
+  }
+  auto out = std::make_shared<translation_outcome>();
+  out->world = std::make_shared<const model::world>(st.translator->world());
+  out->watermark = out->world->watermark();
+  // The Proxies are the gateway translation's output; the incremental translator keeps pieces,
+  // not whole Proxy messages, so they are rebuilt here, at most once per interval.
+  model::translation_report gateway_report;
+  out->proxies = model::translate_gateways(*out->world, gateway_report);
+  out->report = std::move(report);
   st.hooks.on_translated(std::move(out));
 }
 
-void translate_all(world_actor::stateful_pointer<world_actor_state> self) {
-  auto& st = self->state;
-  auto view = std::make_shared<const model::world>(st.world);
-  model::translation_report report;
-  auto proxies = model::translate_gateways(*view, report);
-  log_report_changes("gateways", report, st.last_problems);
-  if (st.hooks.on_translated) {
-    st.last_view = view;
-    st.last_report = report;
-    st.last_proxies = proxies;
-    st.outcome_dirty = true;
-    deliver_outcome(self);
+void publish(world_actor::stateful_pointer<world_actor_state> self, xds::snapshot_ptr snap) {
+  if (snap) {
+    self->send(self->state.xds, atom::publish_v, std::move(snap));
   }
+}
 
-  const uint64_t round = ++st.round;
-  model::metrics_registry::global()
-      .counter("sluice_translations_total", "whole-world translation rounds")
-      .add();
-  model::metrics_registry::global()
-      .gauge("sluice_world_resources", "accepted resources in the world")
-      .set(static_cast<int64_t>(view->size()));
-  model::metrics_registry::global()
-      .gauge("sluice_world_watermark", "last event seq applied to the world")
-      .set(static_cast<int64_t>(view->watermark()));
-  const bool first = !st.announced;
-  auto outstanding = std::make_shared<size_t>(proxies.size() + 1);
-  auto done = [self, first, outstanding] {
-    if (--*outstanding == 0 && first && !self->state.announced) {
-      self->state.announced = true;
-      self->send(self->state.xds, atom::ready_v);
-    }
-  };
-  auto forward = [self, done](const xds::snapshot_ptr& snap) {
-    self->send(self->state.xds, atom::publish_v, snap);
-    done();
-  };
-  auto failed = [done, round](const caf::error& err) {
-    log::actors()->error("translation failed round={} error={}", round, describe(err));
-    done();
-  };
-
-  std::set<std::string> live;
-  for (auto& p : proxies) {
-    live.insert(p.role);
-    auto it = st.proxies.find(p.role);
-    if (it == st.proxies.end()) {
-      it = st.proxies.emplace(p.role, self->spawn(proxy_actor_impl, p.role)).first;
-      log::actors()->info("proxy appeared role={}", p.role);
-    }
-    auto proxy = std::make_shared<const ::gloo::solo::io::Proxy>(std::move(p.proxy));
-    self->request(it->second, std::chrono::seconds(60), atom::translate_v, view,
-                  proxy_ptr{proxy})
-        .then(forward, failed);
+/// Translates what changed since the last flush and publishes the snapshots whose content
+/// changed (all of them the first time).
+void translate(world_actor::stateful_pointer<world_actor_state> self) {
+  auto& st = self->state;
+  auto delta = st.translator->flush();
+  auto& registry = model::metrics_registry::global();
+  registry.counter("sluice_translations_total", "incremental translation flushes").add();
+  registry.gauge("sluice_world_resources", "accepted resources in the world")
+      .set(static_cast<int64_t>(st.translator->world().size()));
+  registry.gauge("sluice_world_watermark", "last event seq applied to the world")
+      .set(static_cast<int64_t>(delta.watermark));
+  for (const auto& [key, change] : delta.changed) {
+    publish(self, st.translator->snapshot(key));
   }
   // A Proxy that no longer exists gets an empty snapshot, as Gloo's garbage collection does.
-  for (auto it = st.proxies.begin(); it != st.proxies.end();) {
-    if (live.count(it->first) > 0) {
-      ++it;
-      continue;
-    }
-    log::actors()->info("proxy removed role={}", it->first);
+  for (const auto& key : delta.removed) {
+    log::actors()->info("proxy removed role={}", key);
     auto empty = std::make_shared<xds::snapshot>();
-    empty->key = it->first;
-    empty->watermark = view->watermark();
-    self->send(st.xds, atom::publish_v, xds::snapshot_ptr{empty});
-    self->send_exit(it->second, caf::exit_reason::user_shutdown);
-    it = st.proxies.erase(it);
+    empty->key = key;
+    empty->watermark = delta.watermark;
+    publish(self, xds::snapshot_ptr{empty});
   }
-  self->request(st.proxyless, std::chrono::seconds(60), atom::translate_v, view, proxy_ptr{})
-      .then(forward, failed);
+  st.outcome_dirty = true;
+  look_at_report(self);
 }
 
 }  // namespace
@@ -148,12 +148,12 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
                                             xds_actor xds, world_hooks hooks) {
   auto& st = self->state;
   st.hooks = std::move(hooks);
-  st.world = *initial;
   st.xds = std::move(xds);
+  st.translator = std::make_unique<xds::incremental_translator>();
+  st.translator->reset(*initial);
   for (const auto& k : model::all_kinds()) {
     st.pending_kinds.insert(std::string(k.name));
   }
-  st.proxyless = self->spawn(proxy_actor_impl, std::string(xds::proxyless_key));
   return {
       [self](atom::committed, const event_batch_ptr& batch) {
         auto& st = self->state;
@@ -173,10 +173,11 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
                                  sluice::v1::EventOp_Name(ev.op()), ev.kind(), ev.namespace_(),
                                  ev.name());
           }
-          if (auto ok = apply_event(st.world, ev); !ok) {
+          if (auto ok = st.translator->apply(ev); !ok) {
             log::actors()->error("cannot apply event: {}", describe(ok.error()));
           }
         }
+        // Translate after everything already in the mailbox: a burst costs one flush.
         if (st.ready && !st.translate_scheduled) {
           st.translate_scheduled = true;
           self->send(self, atom::translate_v);
@@ -184,20 +185,23 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
       },
       [self](atom::translate) {
         self->state.translate_scheduled = false;
-        translate_all(self);
+        translate(self);
       },
       [self](atom::status) {
         self->state.outcome_scheduled = false;
-        deliver_outcome(self);
+        look_at_report(self);
       },
       [self](atom::synced, const std::string& kind) {
         auto& st = self->state;
         st.pending_kinds.erase(kind);
         if (!st.ready && st.pending_kinds.empty()) {
           st.ready = true;
-          log::actors()->info("all sources synced resources={} watermark={}", st.world.size(),
-                              st.world.watermark());
-          translate_all(self);
+          log::actors()->info("all sources synced resources={} watermark={}",
+                              st.translator->world().size(), st.translator->world().watermark());
+          // The first flush after reset() publishes every snapshot; the gate opens after them
+          // (the xDS actor handles messages in order).
+          translate(self);
+          self->send(st.xds, atom::ready_v);
         }
       },
   };

@@ -1,17 +1,22 @@
 #pragma once
-/// The world actor: applies committed events strictly in seq order to model::world, runs gateway
-/// translation (Gateways -> Proxies) and hands each Proxy to its proxy actor. Nothing is
-/// translated until every kind reported its initial sync (startup gating); then the first
-/// snapshots go out and the xDS actor is told to open the gate.
+/// The world actor: applies committed events strictly in seq order and keeps every snapshot
+/// current through the incremental translator (xds/incremental_translator.hpp), which translates
+/// only what the events changed and stays byte-equal to a full translation. Events that arrive
+/// together are applied together: a burst of batches costs one flush. Nothing is translated
+/// until every kind reported its initial sync (startup gating); then every snapshot goes out and
+/// the xDS actor is told to open the gate. After that only snapshots whose content changed are
+/// published.
 
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "actors/actor_types.hpp"
 #include "model/gateway_translator.hpp"
 #include "model/translation_report.hpp"
+#include "xds/incremental_translator.hpp"
 
 namespace sluice::actors {
 
@@ -33,29 +38,24 @@ struct world_hooks {
   /// `outcome_interval` (the last change of a burst is always delivered). Unset: no outcome is
   /// built at all.
   std::function<void(translation_outcome_ptr)> on_translated;
+  /// Also the interval at which translation problems are logged (the report is assembled from
+  /// every cached piece, so it is not built on every flush).
   std::chrono::milliseconds outcome_interval{500};
 };
 
 struct world_actor_state {
   static inline const char* name = "sluice.world";
-  model::world world;
+  world_actor_state() = default;
+  std::unique_ptr<xds::incremental_translator> translator;
   xds_actor xds;
   std::set<std::string> pending_kinds;  ///< kinds that have not synced yet
   bool ready = false;
-  bool announced = false;
   bool translate_scheduled = false;
-  uint64_t round = 0;                   ///< translation rounds started
-  std::map<std::string, proxy_actor> proxies;  ///< by role
-  proxy_actor proxyless;
-  std::map<model::resource_key, model::resource_report> last_problems;
   world_hooks hooks;
-  /// The last translation's report and Proxies, kept only when hooks.on_translated is set.
-  world_ptr last_view;
-  model::translation_report last_report;
-  std::vector<model::translated_proxy> last_proxies;
-  bool outcome_dirty = false;  ///< translated since the last outcome was handed out
-  std::chrono::steady_clock::time_point outcome_at{};
+  std::map<model::resource_key, model::resource_report> last_problems;
+  bool outcome_dirty = false;  ///< flushed since the report was last looked at
   bool outcome_scheduled = false;
+  std::chrono::steady_clock::time_point outcome_at{};
 };
 
 world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_actor_state> self,
@@ -65,5 +65,10 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
 /// Applies one committed event to a world. Returns an error for an accepted upsert whose bytes
 /// do not parse (a corrupt log), which the caller must report.
 [[nodiscard]] caf::expected<void> apply_event(model::world& w, const sluice::v1::Event& ev);
+
+/// Logs each resource's errors and warnings that differ from `last` (at warn), and the
+/// resources whose problems went away (at info); updates `last`.
+void log_report_changes(std::string_view who, const model::translation_report& report,
+                        std::map<model::resource_key, model::resource_report>& last);
 
 }  // namespace sluice::actors
