@@ -88,6 +88,8 @@ using xds_actor = caf::typed_actor<
 /// A kind actor: decodes, validates, canonicalizes and dedupes the input of one kind.
 using kind_actor = caf::typed_actor<
     // Raw input for this kind from a source.
-    caf::reacts_to<atom::ingest, source_batch_ptr>>;
+    caf::reacts_to<atom::ingest, source_batch_ptr>,
+    // Raw input plus source cursors (a Kubernetes resourceVersion) stored with its events.
+    caf::reacts_to<atom::ingest, source_batch_ptr, cursor_map_ptr>>;
 
 }  // namespace sluice::actors

@@ -215,6 +215,12 @@ journal_writer_actor::behavior_type journal_writer_impl(
         rec.set_nonce(r->nonce);
         rec.set_nack(r->nack);
         rec.set_error_message(r->error_message);
+        if (r->nack) {
+          // What was rejected, so statuses can blame its producers; an ACK needs no list (a
+          // response can hold every cluster of a role).
+          rec.mutable_resource_names()->Assign(r->resource_names.begin(),
+                                               r->resource_names.end());
+        }
         rec.set_time_unix_ns(now_ns());
         self->state.client_responses.push_back(std::move(rec));
         schedule_flush(self);

@@ -280,8 +280,21 @@ std::map<std::string, std::string> kubernetes_discovery::desired_for(const key& 
       wanted[p.port].insert(dkey);
     }
     if (options_.kube_destinations) {
-      wanted[p.port].insert({service.first, "kube-svc:" + service.first + "-" + service.second + "-"
-                                                + std::to_string(p.port)});
+      // Gloo's in-memory upstream of kube route destinations (upstreams/kubernetes/
+      // conversions.go): in the Service's namespace, named with a prefix no stored object can
+      // have, so it never collides with an Upstream CRD.
+      const std::string kname
+          = "kube-svc:" + service.first + "-" + service.second + "-" + std::to_string(p.port);
+      json upstream{{"apiVersion", "gloo.solo.io/v1"},
+                    {"kind", "Upstream"},
+                    {"metadata", {{"name", kname}, {"namespace", service.first}}},
+                    {"spec",
+                     {{"kube",
+                       {{"serviceName", service.second},
+                        {"serviceNamespace", service.first},
+                        {"servicePort", p.port}}}}}};
+      out[origin("upstreams", service.first, kname)] = upstream.dump();
+      wanted[p.port].insert({service.first, kname});
     }
   }
   for (const auto& [us, ref] : kube_upstreams_) {
@@ -362,7 +375,10 @@ model::source_batch kubernetes_discovery::refresh(const key& service) {
     ev.op = op;
     ev.kind = origin_text.rfind("discovery/upstreams/", 0) == 0 ? model::resource_kind::upstream
                                                                 : model::resource_kind::endpoint;
-    ev.ns = options_.write_namespace;
+    // "discovery/<plural>/<namespace>/<name>": in-memory kube-svc upstreams live in the
+    // Service's namespace, everything else in the write namespace.
+    auto ns_at = origin_text.find('/', std::string_view("discovery/").size()) + 1;
+    ev.ns = origin_text.substr(ns_at, origin_text.find('/', ns_at) - ns_at);
     ev.origin = origin_text;
     ev.revision = bytes.empty() ? std::string() : model::hash_hex(model::content_hash(bytes));
     ev.bytes = std::move(bytes);

@@ -7,6 +7,9 @@
 ///    hash), spec `kube{serviceName, serviceNamespace, servicePort, selector}`, labelled
 ///    `discovered_by: kubernetesplugin`, the Service's labels in `discoveryMetadata.labels`. An
 ///    Upstream CRD of the same namespace and name wins: nothing is generated for it.
+///  - With `kube_destinations`, Gloo's in-memory Upstream of kube route destinations for every
+///    Service port: `kube-svc:<ns>-<svc>-<port>` in the Service's namespace, spec `kube` (the
+///    name the translator resolves a `kube` destination to).
 ///  - For every kube Upstream (the discovered ones, Upstream CRDs with a `kube` spec, and Gloo's
 ///    in-memory `kube-svc:<ns>-<svc>-<port>` upstreams of kube route destinations): find the
 ///    Service port whose `port` is `servicePort`; take the ready addresses (EndpointSlice

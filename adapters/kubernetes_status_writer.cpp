@@ -233,6 +233,9 @@ size_t kubernetes_status_writer::pump() {
   size_t written = 0;
   for (const auto& [key, desired] : work) {
     if (!allowed()) {
+      log::adapters()->debug("status write deferred, not the leader kind={} namespace={} name={} "
+                             "pending={}",
+                             model::name_of(key.kind), key.ns, key.name, work.size());
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.deferred;
       break;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/workload.hpp"
+#include "bench/xds_client_host.hpp"
 #include "bench/xds_load_client.hpp"
 #include "model/error.hpp"
 #include "xds/ads_server.hpp"
@@ -31,27 +32,100 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 constexpr auto ack_bound = std::chrono::seconds(60);
-const std::string role_prefix = "bench-envoy-";
 
 double ms_since(steady::time_point t) {
   return std::chrono::duration<double, std::milli>(steady::now() - t).count();
 }
 
-double rss_mb() {
-  std::ifstream statm("/proc/self/statm");
-  long pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
-}
+double rss_mb() { return process_rss_mb(); }
+double cpu_seconds() { return process_cpu_s(); }
 
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
+/// The load clients, in this process or in a client host process.
+class client_fleet {
+ public:
+  client_fleet(size_t clients, size_t delta_clients, std::string role)
+      : n_(clients), delta_(delta_clients), role_(std::move(role)) {}
+
+  caf::error start(const std::vector<std::string>& host) {
+    if (host.empty()) {
+      return {};
+    }
+    remote_ = std::make_unique<client_host_process>();
+    return remote_->start(host);
+  }
+
+  caf::error connect(int port) {
+    if (remote_) {
+      auto r = remote_->call(fmt::format("connect {} {} {} {}", port, role_, n_, delta_));
+      return r ? caf::error{} : r.error();
+    }
+    for (size_t i = 0; i < n_; ++i) {
+      local_.push_back(std::make_unique<xds_load_client>(
+          load_client_options{.node_id = load_client_node_id(i), .role = role_, .delta = i < delta_}));
+      local_.back()->connect(port);
+    }
+    return {};
+  }
+
+  caf::error storm(int port, uint64_t seed) {
+    if (remote_) {
+      auto r = remote_->call(fmt::format("storm {} {}", port, seed));
+      return r ? caf::error{} : r.error();
+    }
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> jitter(0, 999);
+    std::vector<std::pair<int, size_t>> schedule;
+    for (size_t i = 0; i < local_.size(); ++i) {
+      schedule.emplace_back(jitter(rng), i);
+    }
+    std::sort(schedule.begin(), schedule.end());
+    const auto start = steady::now();
+    constexpr size_t workers = 8;
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < workers; ++w) {
+      threads.emplace_back([&, w] {
+        for (size_t j = w; j < schedule.size(); j += workers) {
+          std::this_thread::sleep_until(start + std::chrono::milliseconds(schedule[j].first));
+          local_[schedule[j].second]->reconnect(port);
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    return {};
+  }
+
+  /// (rss_mb, cpu_s) of the client host; zeros in process.
+  std::pair<double, double> stats() {
+    if (!remote_) {
+      return {0, 0};
+    }
+    auto r = remote_->call("stats");
+    std::pair<double, double> out{0, 0};
+    if (r) {
+      std::istringstream words(*r);
+      std::string tag;
+      words >> tag >> out.first >> out.second;
+    }
+    return out;
+  }
+
+  void stop() {
+    local_.clear();
+    if (remote_) {
+      remote_->stop();
+    }
+  }
+
+  bool remote() const { return remote_ != nullptr; }
+
+ private:
+  size_t n_, delta_;
+  std::string role_;
+  std::unique_ptr<client_host_process> remote_;
+  std::vector<std::unique_ptr<xds_load_client>> local_;
+};
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) {
@@ -231,12 +305,14 @@ caf::expected<xds_bench_figures> run_xds_bench(
   }
   auto& server = *started;
   std::vector<std::string> nodes;
-  std::vector<std::unique_ptr<xds_load_client>> clients;
   for (size_t i = 0; i < options.clients; ++i) {
-    nodes.push_back(role_prefix + std::to_string(i));
-    clients.push_back(std::make_unique<xds_load_client>(
-        load_client_options{.node_id = nodes.back(), .role = key, .delta = i < f.delta_clients}));
+    nodes.push_back(load_client_node_id(i));
   }
+  client_fleet clients(options.clients, f.delta_clients, key);
+  if (auto err = clients.start(options.client_host)) {
+    return err;
+  }
+  f.clients_out_of_process = clients.remote();
   const std::set<std::string> all_types
       = {ack_tracker::key(xds::cluster_type), ack_tracker::key(xds::endpoint_type),
          ack_tracker::key(xds::listener_type), ack_tracker::key(xds::route_type)};
@@ -245,8 +321,8 @@ caf::expected<xds_bench_figures> run_xds_bench(
                             f.delta_clients, key));
   tracker.expect(nodes, all_types);
   auto t0 = steady::now();
-  for (auto& c : clients) {
-    c->connect(server.port);
+  if (auto err = clients.connect(server.port)) {
+    return err;
   }
   if (!tracker.wait(ack_bound)) {
     return make_error(ec::limit_exceeded,
@@ -263,6 +339,8 @@ caf::expected<xds_bench_figures> run_xds_bench(
   const double delta_clients = static_cast<double>(f.delta_clients);
   double rss_after_first = 0;
   const double cpu0 = cpu_seconds();
+  const double client_cpu0 = clients.stats().second;
+  double server_cpu = 0;
   for (size_t round = 0; round < options.rounds; ++round) {
     for (auto kind : {change_kind::virtual_service, change_kind::endpoint}) {
       const auto before = snaps.at(key);
@@ -275,12 +353,14 @@ caf::expected<xds_bench_figures> run_xds_bench(
       }
       tracker.expect(nodes, keys);
       const auto m0 = server.server->metrics();
+      const double window_cpu0 = cpu_seconds();
       const auto start = steady::now();
       for (const auto& [k, snap] : snaps) {
         server.server->publish(snap);
       }
       const bool acked = tracker.wait(ack_bound);
       const double ms = ms_since(start);
+      server_cpu += cpu_seconds() - window_cpu0;
       const auto m1 = server.server->metrics();
       if (!acked) {
         ++f.timeouts;
@@ -310,10 +390,18 @@ caf::expected<xds_bench_figures> run_xds_bench(
     if (round == 0) {
       rss_after_first = rss_mb();
     }
-    say(progress, fmt::format("round {}/{}: last change acked by all in {:.1f} ms", round + 1,
-                              options.rounds, all.empty() ? 0.0 : all.back()));
+    say(progress, fmt::format("round {}/{}: last change acked by all in {:.1f} ms, rss {:.1f} MB",
+                              round + 1, options.rounds, all.empty() ? 0.0 : all.back(), rss_mb()));
   }
   f.cpu_s = cpu_seconds() - cpu0;
+  if (clients.remote()) {
+    const auto [client_rss, client_cpu] = clients.stats();
+    f.client_rss_mb = client_rss;
+    f.client_cpu_s = client_cpu - client_cpu0;
+    f.server_cpu_s = server_cpu;
+    f.server_cpu_per_change_ms
+        = f.changes > 0 ? 1000.0 * server_cpu / static_cast<double>(f.changes) : 0;
+  }
   f.rss_mb = rss_mb();
   f.rss_growth_mb = f.rss_mb - rss_after_first;
   f.ack_all_p50_ms = percentile(all, 0.5);
@@ -343,25 +431,8 @@ caf::expected<xds_bench_figures> run_xds_bench(
     return restarted_or.error();
   }
   auto& restarted = *restarted_or;
-  std::mt19937_64 rng(options.seed);
-  std::uniform_int_distribution<int> jitter(0, 999);
-  std::vector<std::pair<int, size_t>> schedule;
-  for (size_t i = 0; i < clients.size(); ++i) {
-    schedule.emplace_back(jitter(rng), i);
-  }
-  std::sort(schedule.begin(), schedule.end());
-  constexpr size_t workers = 8;
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      for (size_t j = w; j < schedule.size(); j += workers) {
-        std::this_thread::sleep_until(storm_start + std::chrono::milliseconds(schedule[j].first));
-        clients[schedule[j].second]->reconnect(restarted.port);
-      }
-    });
-  }
-  for (auto& t : threads) {
-    t.join();
+  if (auto err = clients.storm(restarted.port, options.seed)) {
+    return err;
   }
   if (!tracker.wait(ack_bound)) {
     f.storm_all_acked_ms = -1;
@@ -369,7 +440,7 @@ caf::expected<xds_bench_figures> run_xds_bench(
     f.storm_all_acked_ms = ms_since(storm_start);
   }
   say(progress, "closing clients");
-  clients.clear();
+  clients.stop();
   restarted.server->stop();
   return f;
 }
@@ -397,6 +468,11 @@ std::string to_json(const xds_bench_figures& f) {
   j["rss_mb"] = f.rss_mb;
   j["rss_growth_mb"] = f.rss_growth_mb;
   j["cpu_s"] = f.cpu_s;
+  j["clients_out_of_process"] = f.clients_out_of_process;
+  j["server_cpu_s"] = f.server_cpu_s;
+  j["server_cpu_per_change_ms"] = f.server_cpu_per_change_ms;
+  j["client_cpu_s"] = f.client_cpu_s;
+  j["client_rss_mb"] = f.client_rss_mb;
   j["nacks"] = f.nacks;
   return j.dump();
 }
@@ -423,6 +499,12 @@ std::string to_table(const xds_bench_figures& f) {
   out << fmt::format("rss                        {:.0f} MB (growth over rounds {:.1f} MB)\n",
                      f.rss_mb, f.rss_growth_mb);
   out << fmt::format("cpu during rounds          {:.2f} s\n", f.cpu_s);
+  if (f.clients_out_of_process) {
+    out << fmt::format(
+        "server cpu, publish->acked {:.2f} s ({:.1f} ms per change); clients {:.2f} s, "
+        "{:.0f} MB rss\n",
+        f.server_cpu_s, f.server_cpu_per_change_ms, f.client_cpu_s, f.client_rss_mb);
+  }
   return out.str();
 }
 

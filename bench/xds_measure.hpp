@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "caf/expected.hpp"
 
@@ -23,6 +24,10 @@ struct xds_bench_options {
   size_t vs = 1'000;
   size_t rounds = 10;
   uint64_t seed = 1;
+  /// Command line of a client host process (bench/xds_client_host.hpp), argv[0] first; the
+  /// clients then run there and the figures separate server from clients. Empty: the clients
+  /// run in this process.
+  std::vector<std::string> client_host;
 };
 
 struct xds_bench_figures {
@@ -49,6 +54,13 @@ struct xds_bench_figures {
   double rss_mb = 0;         ///< resident set size at the end
   double rss_growth_mb = 0;  ///< from after the first round to the end of the rounds
   double cpu_s = 0;          ///< process CPU (user + system) during the change rounds
+  /// With a client host: this process's CPU (the server's) from each publish until every
+  /// client ACKed, summed over the changes, and per change; translation is not included.
+  double server_cpu_s = 0;
+  double server_cpu_per_change_ms = 0;
+  double client_cpu_s = 0;   ///< the client host's CPU during the change rounds
+  double client_rss_mb = 0;  ///< the client host's resident set at the end of the rounds
+  bool clients_out_of_process = false;
   uint64_t nacks = 0;
 };
 

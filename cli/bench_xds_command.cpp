@@ -3,6 +3,7 @@
 // protocol, restart storm, RSS and CPU.
 #include <iostream>
 
+#include "bench/xds_client_host.hpp"
 #include "bench/xds_measure.hpp"
 #include "cli/commands.hpp"
 #include "model/error.hpp"
@@ -15,10 +16,20 @@ struct bench_xds_flags {
   bench::xds_bench_options options;
   bool json = false;
   bool quiet = false;
+  bool in_process = false;
+  bool client_host = false;
 };
 
 int run_bench_xds(const bench_xds_flags& flags) {
-  const auto& o = flags.options;
+  if (flags.client_host) {
+    return bench::run_xds_client_host(std::cin, std::cout);
+  }
+  auto o = flags.options;
+  if (!flags.in_process) {
+    // The clients run in a second copy of this binary, so the server's CPU and memory are
+    // measured apart from theirs.
+    o.client_host = {"/proc/self/exe", "bench", "xds", "--client-host"};
+  }
   if (o.clients == 0 || o.vs == 0 || o.rounds == 0 || o.delta_fraction < 0
       || o.delta_fraction > 1) {
     std::cerr << "error: --clients, --vs and --rounds must be positive and --delta-fraction "
@@ -54,6 +65,10 @@ command_fn setup_bench_xds(CLI::App& app) {
   app.add_option("--seed", flags->options.seed, "workload seed")->capture_default_str();
   app.add_flag("--json", flags->json, "print one JSON object instead of the table");
   app.add_flag("-q,--quiet", flags->quiet, "no progress lines on stderr");
+  app.add_flag("--in-process", flags->in_process,
+               "run the load clients in this process (figures then mix server and clients)");
+  app.add_flag("--client-host", flags->client_host,
+               "internal: serve load clients for a benchmark driving this process over stdin");
   return [flags] { return run_bench_xds(*flags); };
 }
 

@@ -184,9 +184,12 @@ class producers {
     }
   }
 
-  /// The user resources a NACK's message points at: the producers of the named resources of its
-  /// type, narrowed to a named virtual host or route when the message names one.
-  std::vector<resource_key> blame(std::string_view type_url, std::string_view message) const {
+  /// The user resources a NACK points at: the producers of the resources of its type that its
+  /// message names, narrowed to a named virtual host or route when it names one; failing that,
+  /// the producers of the resources it points at by index into the rejected response
+  /// (`response_names`; grpc-js names nothing else).
+  std::vector<resource_key> blame(std::string_view type_url, std::string_view message,
+                                  const std::vector<std::string>& response_names) const {
     std::set<resource_key> out;
     if (auto i = inner_.find(std::string(type_url)); i != inner_.end()) {
       for (const auto& [name, keys] : i->second) {
@@ -200,6 +203,15 @@ class producers {
         for (const auto& [name, keys] : i->second) {
           if (mentions(message, name)) {
             out.insert(keys.begin(), keys.end());
+          }
+        }
+      }
+    }
+    if (out.empty()) {
+      if (auto i = outer_.find(std::string(type_url)); i != outer_.end()) {
+        for (const auto& name : model::nacked_resource_names(message, response_names)) {
+          if (auto k = i->second.find(name); k != i->second.end()) {
+            out.insert(k->second.begin(), k->second.end());
           }
         }
       }
@@ -240,7 +252,9 @@ std::vector<model::nack_attribution> attribute(
       }
     }
     producers who(w, *snap->second, proxy);
-    for (const auto& key : who.blame(n.type_url(), n.error_message())) {
+    const std::vector<std::string> response_names(n.resource_names().begin(),
+                                                  n.resource_names().end());
+    for (const auto& key : who.blame(n.type_url(), n.error_message(), response_names)) {
       out.push_back({key, n.node_id(), n.type_url(), n.error_message()});
     }
     // The Proxy was served, so it always carries its clients' rejections.
@@ -376,10 +390,25 @@ std::vector<std::string> detail_headers(resource_kind kind) {
       return {"ADDRESS", "UPSTREAMS"};
     case resource_kind::auth_config:
       return {"CONFIGS"};
+    case resource_kind::virtual_host_option:
+    case resource_kind::route_option:
+      return {"OPTIONS"};
     case resource_kind::settings:
       return {};
   }
   return {};
+}
+
+// The JSON names of the top-level fields set in `m`, sorted ("-" for none).
+std::string set_fields(const pb::Message& m) {
+  std::vector<const pb::FieldDescriptor*> fields;
+  m.GetReflection()->ListFields(m, &fields);
+  std::vector<std::string> names;
+  for (const auto* f : fields) {
+    names.push_back(f->json_name());
+  }
+  std::sort(names.begin(), names.end());
+  return names.empty() ? "-" : joined(names);
 }
 
 std::string oneof_name(const pb::Message& m, const char* oneof) {
@@ -468,6 +497,10 @@ std::vector<std::string> detail_cells(resource_kind kind, const pb::Message& m) 
     case resource_kind::auth_config:
       return {std::to_string(
           static_cast<const enterprise::gloo::solo::io::AuthConfig&>(m).configs_size())};
+    case resource_kind::virtual_host_option:
+      return {set_fields(static_cast<const gw::VirtualHostOption&>(m).options())};
+    case resource_kind::route_option:
+      return {set_fields(static_cast<const gw::RouteOption&>(m).options())};
     case resource_kind::settings:
       return {};
   }

@@ -20,6 +20,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <thread>
@@ -510,13 +511,46 @@ ojson rule(ojson groups, ojson resources, ojson verbs, ojson names = nullptr) {
 
 const ojson read_verbs = ojson::array({"get", "list", "watch"});
 
+/// The CRD plurals (with `suffix`, e.g. "/status") of every kind sluice reads, by API group in
+/// a fixed order; `want` picks kinds. `sluice serve --source kubernetes` watches every kind, so
+/// a kind missing here would keep the source from ever syncing.
+std::vector<std::pair<std::string, std::vector<std::string>>> crd_plurals(
+    const std::function<bool(const model::kind_info&)>& want, const std::string& suffix = "") {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (const char* group : {"gateway.solo.io", "gloo.solo.io", "enterprise.gloo.solo.io"}) {
+    std::vector<std::string> plurals;
+    for (const auto& k : model::all_kinds()) {
+      if (stored_as_crd(k.kind) && k.group == group && want(k)) {
+        plurals.push_back(std::string(k.plural) + suffix);
+      }
+    }
+    if (!plurals.empty()) {
+      out.emplace_back(group, std::move(plurals));
+    }
+  }
+  return out;
+}
+
 ojson gloo_kinds_read() {
-  return ojson::array(
-      {rule({"gateway.solo.io"}, {"gateways", "virtualservices", "routetables"}, read_verbs),
-       rule({"gloo.solo.io"}, {"upstreams", "upstreamgroups", "settings", "proxies"}, read_verbs),
-       rule({"enterprise.gloo.solo.io"}, {"authconfigs"}, read_verbs),
-       rule({""}, {"secrets", "configmaps", "services", "endpoints", "namespaces"}, read_verbs),
-       rule({"discovery.k8s.io"}, {"endpointslices"}, read_verbs)});
+  ojson rules = ojson::array();
+  for (auto& [group, plurals] : crd_plurals([](const model::kind_info&) { return true; })) {
+    rules.push_back(rule({group}, plurals, read_verbs));
+  }
+  rules.push_back(
+      rule({""}, {"secrets", "configmaps", "services", "endpoints", "namespaces"}, read_verbs));
+  rules.push_back(rule({"discovery.k8s.io"}, {"endpointslices"}, read_verbs));
+  return rules;
+}
+
+/// Status write rules of the kinds a role reports (`gateway`: gateway.solo.io kinds; otherwise
+/// the others), as `sluice serve --role` splits them.
+void add_status_rules(ojson& rules, bool gateway) {
+  auto pick = [gateway](const model::kind_info& k) {
+    return k.has_status && (k.group == "gateway.solo.io") == gateway;
+  };
+  for (auto& [group, plurals] : crd_plurals(pick, "/status")) {
+    rules.push_back(rule({group}, plurals, {"get", "update", "patch"}));
+  }
 }
 
 ojson leases_rule() {
@@ -724,12 +758,7 @@ std::vector<ojson> render_kubernetes(const install_flags& f) {
   const std::string suffix = "-" + f.ns;
   {
     ojson rules = gloo_kinds_read();
-    rules.push_back(
-        rule({"gloo.solo.io"},
-             {"upstreams/status", "upstreamgroups/status", "settings/status", "proxies/status"},
-             {"get", "update", "patch"}));
-    rules.push_back(
-        rule({"enterprise.gloo.solo.io"}, {"authconfigs/status"}, {"get", "update", "patch"}));
+    add_status_rules(rules, false);
     add_role(docs, "ClusterRole", "sluice-gloo" + suffix, "gloo", std::move(rules), f, "gloo");
     add_role(docs, "Role", "sluice-gloo", "gloo",
              ojson::array({leases_rule(), rule({""}, {"configmaps"}, {"get", "update", "patch"},
@@ -739,9 +768,7 @@ std::vector<ojson> render_kubernetes(const install_flags& f) {
   // gateway: the webhook validates against the same inputs; writes gateway.solo.io statuses.
   {
     ojson rules = gloo_kinds_read();
-    rules.push_back(rule({"gateway.solo.io"},
-                         {"gateways/status", "virtualservices/status", "routetables/status"},
-                         {"get", "update", "patch"}));
+    add_status_rules(rules, true);
     add_role(docs, "ClusterRole", "sluice-gateway" + suffix, "gateway", std::move(rules), f,
              "gateway");
     add_role(docs, "Role", "sluice-gateway", "gateway", ojson::array({leases_rule()}), f,

@@ -1,6 +1,11 @@
 // `sluice serve`: the control plane. With no flags it reads ./gloo (Gloo's directory layout) and
-// keeps its event log in ./.sluice/data.
+// keeps its event log in ./.sluice/data. `--source kubernetes` reads the Kubernetes API instead
+// (kubeconfig or in-cluster), and `--role` picks what a replica writes (docs/kubernetes.md).
 #include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
 
 #include <charconv>
 #include <chrono>
@@ -10,6 +15,7 @@
 
 #include "actors/actor_types.hpp"
 #include "actors/control_plane.hpp"
+#include "adapters/kubernetes_client.hpp"
 #include "cli/commands.hpp"
 #include "model/error.hpp"
 #include "model/logging.hpp"
@@ -38,7 +44,57 @@ struct serve_flags {
   size_t keep_checkpoints = 8;
   uint64_t retention_events = 0;
   std::string retention_age = "0";
+  // Sources and roles.
+  std::string source = "directory";
+  std::string role = "all";
+  std::string kubeconfig;
+  std::string context;
+  std::string write_namespace;  ///< --namespace; empty = POD_NAMESPACE or gloo-system
+  std::string watch_namespaces;
+  bool discovery = true;
+  std::string identity;  ///< empty = POD_NAME or host name
+  std::string lease_name;
+  std::string lease_duration = "15s";
+  std::string renew_deadline = "10s";
+  std::string retry_period = "2s";
+  double status_qps = 5.0;
+  double status_burst = 10.0;
+  std::string usage_interval = "30s";
+  // Other ports: "" = the role's default (Kubernetes source only), "off" = disabled.
+  std::string validation_addr;
+  std::string webhook_addr;
+  std::string webhook_cert = "/etc/gateway/validation-certs/tls.crt";
+  std::string webhook_key = "/etc/gateway/validation-certs/tls.key";
+  std::string wasm_cache_addr;
 };
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : std::move(fallback);
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) {
+      out.push_back(item);
+    }
+  }
+  return out;
+}
+
+/// "" = the role's default address (when the role serves it), "off" = none, else as given.
+std::string port_flag(const std::string& flag, bool role_serves, const char* role_default) {
+  if (flag == "off") {
+    return "";
+  }
+  if (flag.empty()) {
+    return role_serves ? role_default : "";
+  }
+  return flag;
+}
 
 /// "250ms", "60s", "15m", "24h", "7d" or "0"; a bare number is seconds.
 caf::expected<std::chrono::milliseconds> parse_duration(const std::string& flag,
@@ -102,6 +158,75 @@ int run_serve(const serve_flags& flags) {
     return 2;
   }
   options.journal.retention.max_age = *age;
+
+  auto role = actors::parse_serve_role(flags.role);
+  if (!role) {
+    log::cli()->error("{}", describe(role.error()));
+    return 2;
+  }
+  options.role = *role;
+  if (flags.source == "kubernetes") {
+    auto creds = adapters::default_credentials(flags.kubeconfig, flags.context);
+    if (!creds) {
+      log::cli()->error("cannot reach kubernetes: {}", describe(creds.error()));
+      return 1;
+    }
+    auto client = adapters::kubernetes_client::make(std::move(*creds));
+    if (!client) {
+      log::cli()->error("cannot reach kubernetes: {}", describe(client.error()));
+      return 1;
+    }
+    auto& kube = options.kube;
+    kube.client = std::move(*client);
+    kube.write_namespace = flags.write_namespace.empty()
+                               ? env_or("POD_NAMESPACE", "gloo-system")
+                               : flags.write_namespace;
+    kube.watch_namespaces = split_list(flags.watch_namespaces);
+    kube.discovery = flags.discovery;
+    kube.identity = flags.identity.empty() ? env_or("POD_NAME", "") : flags.identity;
+    kube.lease_name = flags.lease_name;
+    kube.status_qps = flags.status_qps;
+    kube.status_burst = flags.status_burst;
+    for (auto [flag, text, out] : {
+             std::tuple{"--lease-duration", &flags.lease_duration, &kube.lease_duration},
+             std::tuple{"--renew-deadline", &flags.renew_deadline, &kube.renew_deadline},
+             std::tuple{"--retry-period", &flags.retry_period, &kube.retry_period},
+             std::tuple{"--usage-interval", &flags.usage_interval, &kube.usage_interval}}) {
+      auto d = parse_duration(flag, *text);
+      if (!d) {
+        log::cli()->error("{}", describe(d.error()));
+        return 2;
+      }
+      *out = *d;
+    }
+    if (kube.renew_deadline >= kube.lease_duration) {
+      log::cli()->error("--renew-deadline must be shorter than --lease-duration, or two replicas "
+                        "could both believe they lead");
+      return 2;
+    }
+    const bool gloo_ports = *role == actors::serve_role::all || *role == actors::serve_role::gloo;
+    const bool gateway_ports
+        = *role == actors::serve_role::all || *role == actors::serve_role::gateway;
+    options.validation_listen = port_flag(flags.validation_addr, gloo_ports, "0.0.0.0:9988");
+    options.wasm_cache_listen = port_flag(flags.wasm_cache_addr, gloo_ports, "0.0.0.0:9979");
+    // By default the webhook runs only where its certificate is mounted (the gateway pods).
+    std::error_code fs_ec;
+    const bool have_cert = std::filesystem::exists(flags.webhook_cert, fs_ec);
+    if (gateway_ports && !have_cert && flags.webhook_addr.empty()) {
+      log::cli()->info("webhook off: no certificate at {}", flags.webhook_cert);
+    }
+    options.webhook_listen
+        = port_flag(flags.webhook_addr, gateway_ports && have_cert, "0.0.0.0:8443");
+  } else if (flags.source == "directory") {
+    options.validation_listen = port_flag(flags.validation_addr, false, "");
+    options.wasm_cache_listen = port_flag(flags.wasm_cache_addr, false, "");
+    options.webhook_listen = port_flag(flags.webhook_addr, false, "");
+  } else {
+    log::cli()->error("--source: \"{}\" is not a source (directory, kubernetes)", flags.source);
+    return 2;
+  }
+  options.webhook_cert_file = flags.webhook_cert;
+  options.webhook_key_file = flags.webhook_key;
   auto cp = actors::control_plane::start(sys, options);
   if (!cp) {
     log::cli()->error("cannot start: {}", describe(cp.error()));
@@ -164,11 +289,63 @@ command_fn setup_serve(CLI::App& app) {
   app.add_option("--log-level", flags->log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
   app.add_option("--threads", flags->threads, "actor scheduler threads (0: one per core)");
+  app.add_option("--source", flags->source, "where the configuration comes from: directory|kubernetes")
+      ->capture_default_str();
+  app.add_option("--role", flags->role,
+                 "what this replica writes: all|gloo|gateway|discovery (docs/kubernetes.md); every "
+                 "role reads, translates and serves xDS")
+      ->capture_default_str();
+  app.add_option("--kubeconfig", flags->kubeconfig,
+                 "kubeconfig file (default: in-cluster when KUBERNETES_SERVICE_HOST is set, else "
+                 "$KUBECONFIG or ~/.kube/config)");
+  app.add_option("--context", flags->context, "kubeconfig context (default: current-context)");
+  app.add_option("--namespace", flags->write_namespace,
+                 "namespace of sluice itself: Settings, the Lease, gloo-usage, discovered "
+                 "resources, status key (default: $POD_NAMESPACE or gloo-system)");
+  app.add_option("--watch-namespaces", flags->watch_namespaces,
+                 "comma-separated namespaces to watch (default: Settings watchNamespaces, else "
+                 "all); the --namespace is always watched");
+  app.add_option("--discovery", flags->discovery,
+                 "Upstreams from Services and Endpoints from EndpointSlices (kubernetes source)")
+      ->capture_default_str();
+  app.add_option("--identity", flags->identity,
+                 "this replica's name in the Lease (default: $POD_NAME, else host name)");
+  app.add_option("--lease-name", flags->lease_name, "Lease name (default: sluice-<role>)");
+  app.add_option("--lease-duration", flags->lease_duration,
+                 "how long a silent leader keeps the Lease")
+      ->capture_default_str();
+  app.add_option("--renew-deadline", flags->renew_deadline,
+                 "a leader that has not renewed for this long stops writing")
+      ->capture_default_str();
+  app.add_option("--retry-period", flags->retry_period, "between Lease attempts")
+      ->capture_default_str();
+  app.add_option("--status-qps", flags->status_qps, "status writes per second (token bucket)")
+      ->capture_default_str();
+  app.add_option("--status-burst", flags->status_burst, "status write burst")
+      ->capture_default_str();
+  app.add_option("--usage-interval", flags->usage_interval,
+                 "between gloo-usage ConfigMap checks (roles gloo, all)")
+      ->capture_default_str();
+  app.add_option("--validation-addr", flags->validation_addr,
+                 "gRPC validation service (default with --source kubernetes and roles gloo/all: "
+                 "0.0.0.0:9988; 'off' disables)");
+  app.add_option("--webhook-addr", flags->webhook_addr,
+                 "admission webhook, HTTPS /validation (default with --source kubernetes and roles "
+                 "gateway/all: 0.0.0.0:8443; 'off' disables)");
+  app.add_option("--webhook-cert", flags->webhook_cert, "webhook certificate (PEM)")
+      ->capture_default_str();
+  app.add_option("--webhook-key", flags->webhook_key, "webhook private key (PEM)")
+      ->capture_default_str();
+  app.add_option("--wasm-cache-addr", flags->wasm_cache_addr,
+                 "content-addressed Artifact bytes, GET /<sha256> (default with --source "
+                 "kubernetes and roles gloo/all: 0.0.0.0:9979; 'off' disables)");
   return [flags] { return run_serve(*flags); };
 }
 
 namespace {
-const command_registration registration{"serve", "run the control plane (xDS on 9977) on a directory of Gloo YAML", setup_serve};
+const command_registration registration{
+    "serve", "run the control plane (xDS on 9977) on a directory of Gloo YAML or Kubernetes",
+    setup_serve};
 }  // namespace
 
 }  // namespace sluice::cli

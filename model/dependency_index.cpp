@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "model/selector.hpp"
@@ -63,12 +64,24 @@ size_t dependency_index::key_hash::operator()(const resource_key& k) const noexc
   return h ^ (static_cast<size_t>(k.kind) * 0x100000001b3ULL);
 }
 
+namespace {
+
+// Removes one occurrence of `piece` (order does not matter).
+void remove_one(std::vector<piece_id>& list, piece_id piece) {
+  if (auto i = std::find(list.begin(), list.end(), piece); i != list.end()) {
+    *i = list.back();
+    list.pop_back();
+  }
+}
+
+}  // namespace
+
 void dependency_index::index(piece_id piece, const piece_reads& reads) {
   for (const auto& k : reads.keys) {
-    by_key_[k].insert(piece);
+    by_key_[k].push_back(piece);
   }
   for (const auto& r : reads.references) {
-    by_reference_[slot(r.kind)][r.target].insert(piece);
+    by_reference_[slot(r.kind)][r.target].push_back(piece);
   }
   for (const auto& s : reads.selectors) {
     ++selector_count_[slot(s.kind)][piece];
@@ -81,7 +94,7 @@ void dependency_index::index(piece_id piece, const piece_reads& reads) {
 void dependency_index::unindex(piece_id piece, const piece_reads& reads) {
   for (const auto& k : reads.keys) {
     if (auto i = by_key_.find(k); i != by_key_.end()) {
-      i->second.erase(piece);
+      remove_one(i->second, piece);
       if (i->second.empty()) {
         by_key_.erase(i);
       }
@@ -90,7 +103,7 @@ void dependency_index::unindex(piece_id piece, const piece_reads& reads) {
   for (const auto& r : reads.references) {
     auto& m = by_reference_[slot(r.kind)];
     if (auto i = m.find(r.target); i != m.end()) {
-      i->second.erase(piece);
+      remove_one(i->second, piece);
       if (i->second.empty()) {
         m.erase(i);
       }

@@ -99,14 +99,18 @@ class dependency_index {
     size_t operator()(const resource_key& k) const noexcept;
   };
   using piece_set = std::unordered_set<piece_id>;
+  /// The readers of one key: a few, usually; a vector costs one allocation where a hash set
+  /// costs a bucket array and a node each. A multiset: a piece that read the key twice is in
+  /// it twice, and unindexing removes as many.
+  using piece_list = std::vector<piece_id>;
 
   void index(piece_id piece, const piece_reads& reads);
   void unindex(piece_id piece, const piece_reads& reads);
 
   std::unordered_map<piece_id, piece_reads> reads_;
-  std::unordered_map<resource_key, piece_set, key_hash> by_key_;
+  std::unordered_map<resource_key, piece_list, key_hash> by_key_;
   /// (kind of the referencing resource, target) -> readers.
-  std::unordered_map<resource_key, piece_set, key_hash> by_reference_[16];
+  std::unordered_map<resource_key, piece_list, key_hash> by_reference_[16];
   std::unordered_map<piece_id, size_t> selector_count_[16];  ///< readers with selectors, per kind
   piece_set by_kind_[16];
 };

@@ -276,9 +276,12 @@ const std::string& path_as_string(const gl::Matcher& m) {
   }
 }
 
-void merge_route_options(gl::RouteOptions& dst, const gl::RouteOptions& src) {
-  const auto* d = gl::RouteOptions::descriptor();
-  const auto* r = gl::RouteOptions::GetReflection();
+namespace {
+
+// Gloo's utils/merge.go ShallowMerge*: top-level fields only, `dst` wins.
+void shallow_merge(pb::Message& dst, const pb::Message& src) {
+  const auto* d = dst.GetDescriptor();
+  const auto* r = dst.GetReflection();
   for (int i = 0; i < d->field_count(); ++i) {
     const auto* f = d->field(i);
     if (f->is_repeated()) {
@@ -301,6 +304,16 @@ void merge_route_options(gl::RouteOptions& dst, const gl::RouteOptions& src) {
   }
 }
 
+}  // namespace
+
+void merge_route_options(gl::RouteOptions& dst, const gl::RouteOptions& src) {
+  shallow_merge(dst, src);
+}
+
+void merge_virtual_host_options(gl::VirtualHostOptions& dst, const gl::VirtualHostOptions& src) {
+  shallow_merge(dst, src);
+}
+
 void sort_routes_by_path(std::vector<gl::Route>& routes) {
   const auto fallback = default_matcher();
   std::stable_sort(routes.begin(), routes.end(), [&](const gl::Route& a, const gl::Route& b) {
@@ -319,6 +332,41 @@ struct route_converter::parent_route {
 
 route_converter::route_converter(const world& w, resource_key vs_key, translation_report& report)
     : world_(w), vs_key_(std::move(vs_key)), report_(report) {}
+
+resource_key option_ref_key(resource_kind kind, const ::core::solo::io::ResourceRef& ref,
+                            const std::string& owner_ns) {
+  return resource_key{kind, ref.namespace_().empty() ? owner_ns : ref.namespace_(), ref.name()};
+}
+
+std::string missing_options_warning(const resource_key& key, const std::string& holder) {
+  const char* what = key.kind == resource_kind::route_option ? "routeOption" : "virtualHostOption";
+  return "list did not find " + std::string(what) + " " + ref_key(key) + " (referenced by " +
+         holder + " in optionsConfigRefs.delegateOptions): its options are not applied; create "
+         "it or remove the ref";
+}
+
+void route_converter::apply_option_refs(const resource_key& owner, const std::string& route_label,
+                                        gw::Route& route) {
+  const auto& refs = route.options_config_refs().delegate_options();
+  if (refs.empty()) {
+    return;
+  }
+  const bool had_options = route.has_options();
+  for (const auto& ref : refs) {
+    const auto key = option_ref_key(resource_kind::route_option, ref, owner.ns);
+    route_options_.insert(key);
+    const auto* option = world_.get<gw::RouteOption>(key.kind, key.ns, key.name);
+    if (option == nullptr) {
+      // A warning only, as in Gloo: resources may be applied in any order.
+      add_warning(owner, missing_options_warning(key, "route " + route_label));
+      continue;
+    }
+    merge_route_options(*route.mutable_options(), option->options());
+  }
+  if (!had_options && route.options().ByteSizeLong() == 0) {
+    route.clear_options();
+  }
+}
 
 void route_converter::add_error(const resource_key& on, const std::string& message) {
   report_error(report_, on, message);
@@ -421,10 +469,11 @@ std::vector<gl::Route> route_converter::visit(const resource_key& owner, int64_t
     name += route.name().empty() ? "<unnamed-" + std::to_string(idx) + ">" : route.name();
     const bool named = !route.name().empty() || (parent && parent->has_name);
 
-    for (const auto& ref : route.options_config_refs().delegate_options()) {
-      add_warning(owner, "route option " + ref_key(ref.namespace_(), ref.name()) +
-                             " missing: sluice does not read RouteOption resources yet");
-    }
+    // Gloo's order (GWTR/converter.go visit): the route's own RouteOption refs first, the
+    // parent's options after, so a child's referenced options beat its parent's inline ones.
+    apply_option_refs(owner, route.name().empty() ? "<unnamed-" + std::to_string(idx) + ">"
+                                                  : route.name(),
+                      route);
 
     if (parent != nullptr) {
       if (!route.has_inheritable_path_matchers()) {

@@ -12,6 +12,9 @@
 ///   parent prefix with the same case sensitivity and a superset of its header, query and method
 ///   matchers (else a warning and the child route is dropped), and their options win over the
 ///   parent's, which fill the gaps;
+/// - `optionsConfigRefs.delegateOptions` on a route pull in RouteOption resources: inline
+///   options win, then each ref in order fills the fields still unset, and only then does the
+///   parent route fill the rest; a missing RouteOption is a warning;
 /// - a table already on the current branch is a cycle: an error on that table and on the
 ///   VirtualService.
 ///
@@ -40,6 +43,9 @@ class route_converter {
   /// The RouteTables read during conversion.
   const std::set<resource_key>& route_tables() const { return route_tables_; }
 
+  /// The RouteOptions named by `optionsConfigRefs` on the routes visited, found or not.
+  const std::set<resource_key>& route_options() const { return route_options_; }
+
  private:
   struct parent_route;
 
@@ -51,6 +57,9 @@ class route_converter {
   std::vector<const stored_resource*> select_route_tables(
       const resource_key& owner, const ::gateway::solo::io::DelegateAction& action);
 
+  void apply_option_refs(const resource_key& owner, const std::string& route_label,
+                         ::gateway::solo::io::Route& route);
+
   void add_error(const resource_key& on, const std::string& message);
   void add_warning(const resource_key& on, const std::string& message);
 
@@ -58,13 +67,30 @@ class route_converter {
   resource_key vs_key_;
   translation_report& report_;
   std::set<resource_key> route_tables_;
+  std::set<resource_key> route_options_;
 };
+
+/// The options resource an `optionsConfigRefs.delegateOptions` entry names. A ref without a
+/// namespace means the namespace of the resource holding it (Gloo looks such a ref up in the
+/// empty namespace and never finds it; sluice reads it the way it reads every other ref).
+[[nodiscard]] resource_key option_ref_key(resource_kind kind,
+                                          const ::core::solo::io::ResourceRef& ref,
+                                          const std::string& owner_ns);
+
+/// The warning for a delegated options resource that does not exist (Gloo's words first:
+/// solo-kit's "list did not find <kind> <ns>.<name>").
+[[nodiscard]] std::string missing_options_warning(const resource_key& key,
+                                                  const std::string& holder);
 
 /// Shallow "fill only unset top-level fields" merge (Gloo's ShallowMergeRouteOptions): fields set
 /// on `dst` win; fields set only on `src` are copied. Repeated fields count as set when
 /// non-empty; a oneof counts as set when any member is.
 void merge_route_options(::gloo::solo::io::RouteOptions& dst,
                          const ::gloo::solo::io::RouteOptions& src);
+
+/// The same merge for virtual host options (Gloo's ShallowMergeVirtualHostOptions).
+void merge_virtual_host_options(::gloo::solo::io::VirtualHostOptions& dst,
+                                const ::gloo::solo::io::VirtualHostOptions& src);
 
 /// Gloo's SortRoutesByPath: stable; more methods first, then exact < regex < prefix, then the
 /// lexicographically larger path first, comparing each route by its most specific matcher.

@@ -31,15 +31,27 @@ virtual_host_translation translate_virtual_service(const world& w, const resourc
                    "invalid virtual host: domain " + d + " is listed more than once");
     }
   }
+  // Inline options win; each VirtualHostOption, in ref order, fills the fields still unset
+  // (Gloo's mergeDelegatedVirtualHostOptions, ShallowMergeVirtualHostOptions).
+  ::gloo::solo::io::VirtualHostOptions options = in.options();
+  std::set<resource_key> option_refs;
   for (const auto& ref : in.options_config_refs().delegate_options()) {
-    report_warning(out.report, vs_key,
-                   "virtual host option " + ref_key(ref.namespace_(), ref.name()) +
-                       " missing: sluice does not read VirtualHostOption resources yet");
+    const auto key = option_ref_key(resource_kind::virtual_host_option, ref, vs_key.ns);
+    option_refs.insert(key);
+    const auto* option =
+        w.get<::gateway::solo::io::VirtualHostOption>(key.kind, key.ns, key.name);
+    if (option == nullptr) {
+      report_warning(out.report, vs_key, missing_options_warning(key, "the virtual host"));
+      continue;
+    }
+    merge_virtual_host_options(options, option->options());
   }
 
   route_converter converter(w, vs_key, out.report);
   auto routes = converter.convert(vs);
   out.route_tables.assign(converter.route_tables().begin(), converter.route_tables().end());
+  option_refs.insert(converter.route_options().begin(), converter.route_options().end());
+  out.option_resources.assign(option_refs.begin(), option_refs.end());
   if (out.report.has_errors(vs_key)) {
     return out;
   }
@@ -50,8 +62,8 @@ virtual_host_translation translate_virtual_service(const world& w, const resourc
   for (auto& r : routes) {
     *vhost.add_routes() = std::move(r);
   }
-  if (in.has_options()) {
-    *vhost.mutable_options() = in.options();
+  if (in.has_options() || options.ByteSizeLong() > 0) {
+    *vhost.mutable_options() = std::move(options);
   }
   add_source(*vhost.mutable_metadata_static(), vs_key, vs.metadata().generation());
   out.virtual_host = std::move(vhost);

@@ -1,8 +1,11 @@
 #pragma once
-/// One VirtualService -> one Proxy VirtualHost (reference gloo.md §1.2, §1.3, §3.1): domains and
-/// options copied, routes converted with every delegation expanded in place.
+/// One VirtualService -> one Proxy VirtualHost (reference gloo.md §1.2, §1.3, §3.1): domains
+/// copied, options merged with the VirtualHostOptions it references (inline options win, then
+/// each ref in order fills what is unset; a missing ref is a warning), routes converted with
+/// every delegation expanded in place.
 ///
-/// The result depends only on the VirtualService and the RouteTables it reaches, not on the
+/// The result depends only on the VirtualService, the RouteTables it reaches and the option
+/// resources they reference (`route_tables`, `option_resources`), not on the
 /// Gateway that selected it, so it can be computed once per VirtualService and cached with the
 /// findings that go with it. Gateway-specific parts (Gloo's generated route names embed the
 /// gateway and proxy names) are applied by `qualify_route_names` when the vhost is placed.
@@ -26,6 +29,10 @@ struct virtual_host_translation {
   translation_report report;
   /// Every RouteTable the expansion read (for dependency tracking), sorted and unique.
   std::vector<resource_key> route_tables;
+  /// Every VirtualHostOption and RouteOption named by an `optionsConfigRefs` of the virtual
+  /// host or of a route reached (on the VirtualService or a RouteTable), whether it exists or
+  /// not, sorted and unique: the translation depends on each by identity.
+  std::vector<resource_key> option_resources;
 };
 
 /// Translates `vs` (stored under `vs_key`). Route names follow Gloo's

@@ -217,8 +217,13 @@ ingest_tracker::output ingest_tracker::ingest(const source_event& in) {
   return out;
 }
 
-ingest_tracker::output ingest_tracker::finish_sync(const std::string& source) {
+ingest_tracker::output ingest_tracker::finish_sync(const std::string& source, bool resumed) {
   output out;
+  if (resumed) {
+    log::model()->info("source resumed, no delete sweep kind={} source={}", name_of(kind_),
+                       source);
+    return out;
+  }
   const auto& seen = seen_[source];
   std::vector<std::string> vanished;
   for (const auto& [origin, st] : origins_) {

@@ -46,7 +46,10 @@ class ingest_tracker {
 
   /// The source finished its initial listing: origins restored from the log that the listing did
   /// not report are gone (deleted while sluice was down), so their resources are deleted.
-  [[nodiscard]] output finish_sync(const std::string& source);
+  /// A source that `resumed` (a Kubernetes watch continued from a stored resourceVersion) did not
+  /// list everything, so absence means nothing: no delete sweep. Such a source reports what
+  /// vanished itself (synthetic removes after a 410 relist).
+  [[nodiscard]] output finish_sync(const std::string& source, bool resumed = false);
 
   /// Cursor name for an origin's input hash: "input/<Kind>/<source>/<origin>".
   std::string cursor_name(const std::string& source, const std::string& origin) const;

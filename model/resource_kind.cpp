@@ -11,8 +11,8 @@
 namespace sluice::model {
 namespace {
 
-const std::array<kind_info, 11>& table() {
-  static const std::array<kind_info, 11> kinds = {{
+const std::array<kind_info, resource_kind_count>& table() {
+  static const std::array<kind_info, resource_kind_count> kinds = {{
       {resource_kind::gateway, "Gateway", "gateways", "gw", "gateway.solo.io", "v1", true,
        ::gateway::solo::io::Gateway::descriptor()},
       {resource_kind::virtual_service, "VirtualService", "virtualservices", "vs",
@@ -35,6 +35,10 @@ const std::array<kind_info, 11>& table() {
        ::gloo::solo::io::Endpoint::descriptor()},
       {resource_kind::auth_config, "AuthConfig", "authconfigs", "ac", "enterprise.gloo.solo.io",
        "v1", true, ::enterprise::gloo::solo::io::AuthConfig::descriptor()},
+      {resource_kind::virtual_host_option, "VirtualHostOption", "virtualhostoptions", "vhopts",
+       "gateway.solo.io", "v1", true, ::gateway::solo::io::VirtualHostOption::descriptor()},
+      {resource_kind::route_option, "RouteOption", "routeoptions", "rtopts", "gateway.solo.io",
+       "v1", true, ::gateway::solo::io::RouteOption::descriptor()},
   }};
   return kinds;
 }

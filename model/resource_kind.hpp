@@ -2,6 +2,7 @@
 /// The Gloo resource kinds sluice reads, with their API group, version, plural (the directory and
 /// CRD name) and the protobuf message that holds them.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,7 +29,12 @@ enum class resource_kind : uint8_t {
   artifact,
   endpoint,
   auth_config,
+  virtual_host_option,
+  route_option,
 };
+
+/// How many kinds there are (the enum is dense, starting at 0).
+inline constexpr size_t resource_kind_count = 13;
 
 struct kind_info {
   resource_kind kind;

@@ -55,9 +55,20 @@ class resource_checker {
   }
 
   void check_name(const ::core::solo::io::Metadata& meta) {
+    // Discovery's in-memory upstreams of kube and consul destinations carry Gloo's prefixes
+    // ("kube-svc:<ns>-<svc>-<port>", "consul-svc:<service>"); the rest must still be a name.
+    std::string_view name = meta.name();
+    if (resource_.key.kind == resource_kind::upstream) {
+      for (std::string_view prefix : {"kube-svc:", "consul-svc:"}) {
+        if (name.substr(0, prefix.size()) == prefix) {
+          name.remove_prefix(prefix.size());
+          break;
+        }
+      }
+    }
     if (meta.name().empty()) {
       error("metadata.name", "metadata.name is required");
-    } else if (!is_dns_subdomain(meta.name())) {
+    } else if (!is_dns_subdomain(std::string(name))) {
       error("metadata.name", "invalid name \"" + meta.name()
                                  + "\": use lower-case letters, digits, '-' and '.', starting and "
                                    "ending with a letter or digit, at most 253 characters");
@@ -405,6 +416,18 @@ class resource_checker {
     }
   }
 
+  void check(const gw::VirtualHostOption& o) {
+    check_name(o.metadata());
+    if (o.options().has_cors()) {
+      check_cors(o.options().cors(), "options.cors");
+    }
+  }
+
+  void check(const gw::RouteOption& o) {
+    check_name(o.metadata());
+    check_route_options(o.options(), "options");
+  }
+
   void check(const gl::Settings& s) { check_name(s.metadata()); }
   void check(const gl::Artifact& a) { check_name(a.metadata()); }
 
@@ -439,7 +462,9 @@ std::vector<decode_error> validate_resource(const decoded_resource& resource,
                || dispatch<gl::UpstreamGroup>(checker, m) || dispatch<gl::Proxy>(checker, m)
                || dispatch<gl::Secret>(checker, m) || dispatch<gl::Endpoint>(checker, m)
                || dispatch<ent::AuthConfig>(checker, m) || dispatch<gl::Settings>(checker, m)
-               || dispatch<gl::Artifact>(checker, m);
+               || dispatch<gl::Artifact>(checker, m)
+               || dispatch<gw::VirtualHostOption>(checker, m)
+               || dispatch<gw::RouteOption>(checker, m);
   if (!known) {
     checker.error("", "unexpected message type " + m.GetDescriptor()->full_name() + " for "
                           + std::string(name_of(resource.key.kind)));

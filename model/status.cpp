@@ -29,7 +29,8 @@ struct findings {
 
 bool gateway_api(resource_kind kind) {
   return kind == resource_kind::gateway || kind == resource_kind::virtual_service
-         || kind == resource_kind::route_table;
+         || kind == resource_kind::route_table || kind == resource_kind::virtual_host_option
+         || kind == resource_kind::route_option;
 }
 
 // hashicorp/go-multierror ListFormatFunc, which is what Gloo's reports print.
@@ -155,6 +156,8 @@ Status unreported(resource_kind kind, const std::string& reporter) {
     case resource_kind::route_table:
     case resource_kind::settings:
     case resource_kind::auth_config:
+    case resource_kind::virtual_host_option:
+    case resource_kind::route_option:
       s.set_state(Status::Accepted);
       break;
     default:
@@ -324,6 +327,38 @@ std::vector<resource_key> sources_in(const pb::Message& piece) {
   std::set<resource_key> found;
   collect_sources(piece, found);
   return {found.begin(), found.end()};
+}
+
+std::vector<std::string> nacked_resource_names(std::string_view message,
+                                               const std::vector<std::string>& response_names) {
+  constexpr std::string_view marker = "resource index ";
+  std::vector<std::string> out;
+  bool indexed = false;
+  for (size_t at = message.find(marker); at != std::string_view::npos;
+       at = message.find(marker, at + 1)) {
+    size_t pos = at + marker.size();
+    size_t index = 0;
+    size_t digits = 0;
+    // Bounded so that a hostile message cannot overflow the index.
+    while (pos < message.size() && digits < 9
+           && std::isdigit(static_cast<unsigned char>(message[pos]))) {
+      index = index * 10 + static_cast<size_t>(message[pos] - '0');
+      ++pos;
+      ++digits;
+    }
+    if (digits == 0) {
+      continue;
+    }
+    indexed = true;
+    if (index < response_names.size()
+        && std::find(out.begin(), out.end(), response_names[index]) == out.end()) {
+      out.push_back(response_names[index]);
+    }
+  }
+  if (!indexed && response_names.size() == 1) {
+    out.push_back(response_names.front());
+  }
+  return out;
 }
 
 std::string reason_summary(const std::string& reason) {

@@ -13,8 +13,9 @@
 ///    sub-resource maps at 100 keys, as Gloo does unless DISABLE_TRUNCATE_STATUS.
 ///  - resources the report never mentions follow Gloo: Gateways, VirtualServices and RouteTables
 ///    are Accepted (Gloo marks every one Accepted each sync, so an unreferenced RouteTable is
-///    Accepted); Settings and AuthConfigs are Accepted (they passed decoding and validation, and
-///    Gloo writes no translation findings for them); Upstreams, UpstreamGroups and stored Proxies
+///    Accepted); Settings, AuthConfigs, VirtualHostOptions and RouteOptions are Accepted (they
+///    passed decoding and validation, and Gloo writes no translation findings for them; a
+///    missing or unusable options ref is reported on the resource that holds the ref); Upstreams, UpstreamGroups and stored Proxies
 ///    are Pending (Gloo reports them only when a translation read them).
 ///  - a NACK makes the resources it is attributed to Rejected, reason "rejected by xDS client
 ///    <node> (<Type>): <message>": the client refused that content and keeps its last accepted
@@ -33,6 +34,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/gateway_translator.hpp"
@@ -84,6 +86,16 @@ std::string proxy_subresource_key(const std::string& proxy_name, const std::stri
 /// Every user resource named in the `metadataStatic.sources` of a Proxy piece (a listener, a
 /// virtual host, a route, or anything containing them), sorted by key, without repeats.
 std::vector<resource_key> sources_in(const google::protobuf::Message& piece);
+
+/// The resources of a rejected response that a client's NACK points at by position. gRPC's
+/// clients prefix each rejection with "resource index N" (C-core adds the name, grpc-js does not),
+/// an index into the response, whose names the server keeps in the order sent
+/// (`response_names`). Returns those names, in the order first mentioned, ignoring indices
+/// outside the list. A message without any index blames the response's only resource when it
+/// held exactly one, and nothing otherwise: a guess over a whole state-of-the-world response
+/// would reject every resource of that type.
+[[nodiscard]] std::vector<std::string> nacked_resource_names(
+    std::string_view message, const std::vector<std::string>& response_names);
 
 /// The reason on one line, for tables: the individual findings joined by "; ".
 std::string reason_summary(const std::string& reason);

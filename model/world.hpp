@@ -48,7 +48,7 @@ class world {
   void set_watermark(uint64_t seq) { watermark_ = seq; }
 
  private:
-  std::array<kind_map, 11> kinds_;
+  std::array<kind_map, resource_kind_count> kinds_;
   uint64_t watermark_ = 0;
 };
 

@@ -20,6 +20,7 @@
 #include "model/logging.hpp"
 #include "xds/delta_session.hpp"
 #include "xds/sotw_session.hpp"
+#include "xds/xds_wire.hpp"
 
 namespace sluice::xds {
 
@@ -124,7 +125,6 @@ struct sotw_protocol {
   static constexpr bool delta = false;
   static constexpr std::string_view name = "sotw";
 
-  static response render(const session_response& r) { return to_discovery_response(r); }
   static void log_send(const std::string& label, const session_response& r) {
     log::xds()->debug("[{}] send type={} version={} nonce={} resources={}", label, r.type_url,
                       r.version, r.nonce, r.resources.size());
@@ -152,7 +152,6 @@ struct delta_protocol {
   static constexpr bool delta = true;
   static constexpr std::string_view name = "delta";
 
-  static response render(const session_response& r) { return to_delta_discovery_response(r); }
   static void log_send(const std::string& label, const session_response& r) {
     log::xds()->debug("[{}] send delta type={} nonce={} resources={} removed={}", label, r.type_url,
                       r.nonce, r.resources.size(), r.removed.size());
@@ -180,7 +179,11 @@ struct delta_protocol {
 class stream_base {
  public:
   virtual ~stream_base() = default;
-  virtual void deliver_snapshot(snapshot_ptr snap) = 0;
+  /// `diff` leads from the previously published snapshot of the key to `snap` (or is null);
+  /// `history` holds the key's latest snapshots, newest (`snap`) first.
+  virtual void deliver_snapshot(snapshot_ptr snap, snapshot_diff_ptr diff,
+                                snapshot_history_ptr history)
+      = 0;
   virtual void deliver_gate_open() = 0;
   virtual void shut_down() = 0;
   /// True if the stream is stalled at `now`; it is then marked so it cannot finish (nor be
@@ -214,7 +217,7 @@ class ads_server::impl {
 
   // Called by reactors.
   template <class P>
-  grpc::ServerBidiReactor<typename P::request, typename P::response>* open_stream(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* open_stream(
       grpc::CallbackServerContext* context);
   /// After the first request: binds the stream to its key and hands it the snapshot and gate.
   void attach(stream_base* stream, const std::string& key);
@@ -227,18 +230,25 @@ class ads_server::impl {
   void count_bad_request() { bad_requests_.fetch_add(1, std::memory_order_relaxed); }
 
   const ads_server_options& options() const { return options_; }
+  response_encoder& encoder() { return encoder_; }
 
  private:
-  class service final
-      : public envoy::service::discovery::v3::AggregatedDiscoveryService::CallbackService {
+  /// Raw (ByteBuffer) methods: requests are parsed by the reactor, responses are written as
+  /// pre-encoded bytes so that streams share resource payloads (`response_encoder`).
+  using raw_ads = envoy::service::discovery::v3::AggregatedDiscoveryService::
+      WithRawCallbackMethod_StreamAggregatedResources<
+          envoy::service::discovery::v3::AggregatedDiscoveryService::
+              WithRawCallbackMethod_DeltaAggregatedResources<
+                  envoy::service::discovery::v3::AggregatedDiscoveryService::Service>>;
+  class service final : public raw_ads {
    public:
     explicit service(impl& owner) : owner_(owner) {}
-    grpc::ServerBidiReactor<DiscoveryRequest, DiscoveryResponse>* StreamAggregatedResources(
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StreamAggregatedResources(
         grpc::CallbackServerContext* context) override {
       return owner_.open_stream<sotw_protocol>(context);
     }
-    grpc::ServerBidiReactor<DeltaDiscoveryRequest, DeltaDiscoveryResponse>*
-    DeltaAggregatedResources(grpc::CallbackServerContext* context) override {
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* DeltaAggregatedResources(
+        grpc::CallbackServerContext* context) override {
       return owner_.open_stream<delta_protocol>(context);
     }
 
@@ -251,6 +261,7 @@ class ads_server::impl {
 
   const ads_server_options options_;
   const std::string epoch_;  ///< random per server instance, keeps nonces apart across restarts
+  response_encoder encoder_;
   service service_;
   std::unique_ptr<grpc::Server> server_;
 
@@ -259,6 +270,7 @@ class ads_server::impl {
   std::condition_variable watchdog_wake_;
   std::thread watchdog_;
   std::map<std::string, snapshot_ptr, std::less<>> snapshots_;
+  std::map<std::string, snapshot_history_ptr, std::less<>> history_;
   std::unordered_set<stream_base*> streams_;
   bool gate_open_ = false;
   bool stopping_ = false;
@@ -284,7 +296,7 @@ class ads_server::impl {
 /// never runs a reaction inline from StartRead/StartWrite/Finish on a server bidi stream, so this
 /// cannot deadlock, and it makes "no write after Finish" a simple flag check.
 template <class P>
-class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, typename P::response>,
+class ads_reactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                           public stream_base {
  public:
   ads_reactor(ads_server::impl& server, grpc::CallbackServerContext* context,
@@ -298,7 +310,7 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
             .max_names_per_type = server.options().max_names_per_request}) {
     delta = P::delta;
     std::lock_guard lock(mu_);
-    this->StartRead(&request_);
+    this->StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -310,6 +322,18 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
       return;
     }
     if (finish_requested_) {
+      return;
+    }
+    request_.Clear();
+    if (auto parsed = grpc::SerializationTraits<typename P::request>::Deserialize(&request_bytes_,
+                                                                                &request_);
+        !parsed.ok()) {
+      log::xds()->warn("[{}] ending {} stream peer={}: unparsable request: {}", label_, P::name,
+                       peer_, parsed.error_message());
+      server_.count_bad_request();
+      finish_locked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "the request is not a valid " + std::string(P::name)
+                                     + " discovery request: " + parsed.error_message()));
       return;
     }
     const bool first = !session_.has_node();
@@ -341,7 +365,7 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
 
     lock.lock();
     if (!finish_requested_) {
-      this->StartRead(&request_);
+      this->StartRead(&request_bytes_);
     }
   }
 
@@ -350,7 +374,7 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
     writing_since_.reset();
     // Free the written message now: a stream must not pin the largest response it ever sent
     // (a route configuration can be megabytes, times every stream).
-    response_ = typename P::response();
+    response_.Clear();
     if (!ok) {
       finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to the client failed"));
       return;
@@ -369,9 +393,14 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
     delete this;
   }
 
-  void deliver_snapshot(snapshot_ptr snap) override {
+  void deliver_snapshot(snapshot_ptr snap, snapshot_diff_ptr diff,
+                        snapshot_history_ptr history) override {
     std::lock_guard lock(mu_);
-    session_.set_snapshot(std::move(snap));
+    session_.set_snapshot(std::move(snap), diff);
+    if constexpr (!P::delta) {
+      // Delta clients report what they hold per resource; SotW clients only a version.
+      session_.set_history(std::move(history));
+    }
     pump_locked();
   }
 
@@ -427,8 +456,9 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
       return;
     }
     P::log_send(label_, *next);
-    response_ = P::render(*next);
-    server_.count_response(P::delta, response_.ByteSizeLong());
+    size_t bytes = 0;
+    response_ = server_.encoder().encode(*next, bytes);
+    server_.count_response(P::delta, bytes);
     writing_since_ = std::chrono::steady_clock::now();
     this->StartWrite(&response_);
   }
@@ -451,8 +481,9 @@ class ads_reactor final : public grpc::ServerBidiReactor<typename P::request, ty
   std::mutex mu_;
   typename P::session session_;
   std::string label_ = "unidentified";
+  grpc::ByteBuffer request_bytes_;
   typename P::request request_;
-  typename P::response response_;
+  grpc::ByteBuffer response_;
   std::optional<std::chrono::steady_clock::time_point> writing_since_;
   bool first_request_seen_ = false;
   bool finish_requested_ = false;
@@ -478,7 +509,10 @@ int clamp_ms(std::chrono::milliseconds ms) {
 }  // namespace
 
 ads_server::impl::impl(ads_server_options options)
-    : options_(std::move(options)), epoch_(random_epoch()), service_(*this) {}
+    : options_(std::move(options)),
+      epoch_(random_epoch()),
+      encoder_(options_.response_cache_bytes),
+      service_(*this) {}
 
 caf::expected<int> ads_server::impl::start() {
   {
@@ -583,12 +617,35 @@ void ads_server::impl::publish(snapshot_ptr snap) {
   if (!snap) {
     return;
   }
+  // The replaced snapshot is released after the lock: when it is the last reference, freeing
+  // it must not delay the streams.
+  snapshot_ptr replaced;
   std::lock_guard lock(mu_);
   log::xds()->debug("publish key={} watermark={}", snap->key, snap->watermark);
-  snapshots_[snap->key] = snap;
+  auto& current = snapshots_[snap->key];
+  if (current == snap) {
+    return;
+  }
+  replaced = current;
+  // Once per publish, not per stream: what changed, so each stream's work is proportional to
+  // the change rather than to the configuration.
+  auto diff = current ? diff_snapshots(*current, *snap) : nullptr;
+  current = snap;
+  auto& old_history = history_[snap->key];
+  auto history = std::make_shared<snapshot_history>();
+  history->push_back(snap);
+  if (old_history) {
+    for (const auto& s : *old_history) {
+      if (history->size() >= std::max<size_t>(1, options_.snapshot_history)) {
+        break;
+      }
+      history->push_back(s);
+    }
+  }
+  old_history = history;
   for (auto* s : streams_) {
     if (s->attached && s->server_key == snap->key) {
-      s->deliver_snapshot(snap);
+      s->deliver_snapshot(snap, diff, history);
     }
   }
 }
@@ -645,9 +702,9 @@ ads_metrics ads_server::impl::metrics() const {
 }
 
 template <class P>
-grpc::ServerBidiReactor<typename P::request, typename P::response>* ads_server::impl::open_stream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ads_server::impl::open_stream(
     grpc::CallbackServerContext* context) {
-  using refused = finishing_reactor<typename P::request, typename P::response>;
+  using refused = finishing_reactor<grpc::ByteBuffer, grpc::ByteBuffer>;
   std::lock_guard lock(mu_);
   if (stopping_) {
     streams_refused_.fetch_add(1, std::memory_order_relaxed);
@@ -676,7 +733,7 @@ void ads_server::impl::attach(stream_base* stream, const std::string& key) {
   stream->server_key = key;
   stream->attached = true;
   if (auto i = snapshots_.find(key); i != snapshots_.end()) {
-    stream->deliver_snapshot(i->second);
+    stream->deliver_snapshot(i->second, nullptr, history_[key]);
   }
   if (gate_open_) {
     stream->deliver_gate_open();

@@ -66,6 +66,13 @@ struct ads_server_options {
   /// HTTP/2 keepalive pings to notice dead peers (reliability.md §1.6).
   std::chrono::milliseconds keepalive_time{30'000};
   std::chrono::milliseconds keepalive_timeout{10'000};
+  /// Snapshots remembered per key (the current one included), so that a SotW client that
+  /// reconnects after changes can be recognized by the versions it reports and routes are
+  /// kept make-before-break across the reconnect. Shared resources are not duplicated.
+  size_t snapshot_history = 8;
+  /// Bound on the cache of encoded response bodies shared between streams (a body is worth
+  /// keeping only while the streams of a change are still writing it).
+  size_t response_cache_bytes = 16 * 1024 * 1024;
 };
 
 /// Counters since start (monotonic) and live gauges, for the metrics port.

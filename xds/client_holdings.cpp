@@ -358,8 +358,8 @@ void client_holdings::refresh_references() {
   references_stale_ = false;
   referenced_clusters_.clear();
   referenced_routes_.clear();
-  routes_unknown_ = false;
-  listeners_unknown_ = false;
+  routes_unknown_ = assume_unknown_;
+  listeners_unknown_ = assume_unknown_;
   for (std::string_view type : {listener_type, route_type}) {
     auto i = types_.find(type);
     if (i == types_.end()) {

@@ -138,6 +138,23 @@ class client_holdings {
   /// True if `cluster` is active at the client (held and warmed).
   bool cluster_active(std::string_view cluster) const { return active_.contains(cluster); }
 
+  /// True if no held cluster is warming (every held cluster is active).
+  bool clusters_warm() const { return warming_.empty(); }
+
+  /// True if the content of every held entry is known (see `adopt`) and no reconnect
+  /// barrier is up (see `assume_unknown_references`).
+  bool content_known() const { return unknown_content_ == 0 && !assume_unknown_; }
+
+  /// While set, the retain rules act as if a held listener and route configuration of unknown
+  /// content existed: every held cluster, load assignment and route configuration is kept. A
+  /// reconnecting client that was seeded from its reported versions sends its first requests
+  /// for every type before it answers anything; until the server has read them all, it cannot
+  /// know which routes the client still serves.
+  void assume_unknown_references(bool on) {
+    assume_unknown_ = on;
+    references_stale_ = true;
+  }
+
  private:
   struct type_state {
     held_map sent;
@@ -160,6 +177,7 @@ class client_holdings {
   std::set<std::string, std::less<>> referenced_routes_;
   bool routes_unknown_ = false;     ///< a held listener or route configuration has no content
   bool listeners_unknown_ = false;  ///< a held listener has no content
+  bool assume_unknown_ = false;     ///< see assume_unknown_references
 };
 
 }  // namespace sluice::xds

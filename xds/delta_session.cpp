@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "model/error.hpp"
+#include "xds/xds_session_core.hpp"
 
 namespace sluice::xds {
 
@@ -56,10 +57,7 @@ caf::expected<request_outcome> delta_session::on_request(
       out.kind = request_kind::unsupported;
       return out;
     case type_support::unknown:
-      return make_error(ec::protocol_error,
-                        "node " + node_.id() + " requested type URL \"" + type_url.substr(0, 200) +
-                            "\", which is not an xDS v3 resource type; use "
-                            "type.googleapis.com/envoy.config.<kind>.v3.<Message>");
+      return unknown_type_error(node_.id(), type_url);
   }
   const size_t named
       = static_cast<size_t>(std::max(request.resource_names_subscribe_size(),
@@ -76,7 +74,7 @@ caf::expected<request_outcome> delta_session::on_request(
   if (first) {
     // A nonce on the first request of a type comes from another stream (Envoy #15767): ignore.
     state.requested = true;
-    state.dirty = true;
+    state.mark_full();
     out.kind = request_kind::initial;
     if (!request.initial_resource_versions().empty()) {
       // Reconnect: what the client already holds (xds.md §1.7).
@@ -103,7 +101,7 @@ caf::expected<request_outcome> delta_session::on_request(
     response.resource_names = state.nonce_names;
     if (state.reconnect_barrier) {
       state.reconnect_barrier = false;
-      state.dirty = true;
+      state.mark_full();
     }
     if (nack) {
       // Recorded only: what we believe the client holds stays as sent, so the same content is
@@ -124,7 +122,7 @@ caf::expected<request_outcome> delta_session::on_request(
   if (out.kind == request_kind::ack) {
     // After the subscription change: Envoy changes its EDS subscription before it ACKs CDS.
     holdings_.record_ack(type_url, [this](std::string_view n) { return eds_wanted(n); });
-    ordering_moved();
+    xds::ordering_moved(types_);
   }
   return out;
 }
@@ -191,92 +189,61 @@ bool delta_session::apply_subscriptions(
     state.initial_owed = true;
   }
   if (changed || !state.forced.empty()) {
-    state.dirty = true;
-    ordering_moved();
+    state.mark_full();
+    xds::ordering_moved(types_);
   }
   return changed;
 }
 
-void delta_session::set_snapshot(snapshot_ptr snap) {
+void delta_session::set_snapshot(snapshot_ptr snap, const snapshot_diff_ptr& diff) {
   if (snap == snapshot_) {
     return;
   }
-  for (auto& [type_url, state] : types_) {
-    if (!snapshot_ || !snap || snapshot_->of(type_url).version != snap->of(type_url).version
-        || state.shaped) {
-      state.dirty = true;
-    }
-  }
+  note_snapshot(types_, snapshot_.get(), snap.get(), diff);
   snapshot_ = std::move(snap);
 }
 
 void delta_session::open_gate() { gate_open_ = true; }
 
-void delta_session::ordering_moved() {
-  for (auto& [type_url, state] : types_) {
-    if (state.shaped) {
-      state.dirty = true;
-    }
-  }
-}
-
 std::optional<delta_response> delta_session::next_response() {
   if (!gate_open_ || !snapshot_) {
     return std::nullopt;
   }
-  for (std::string_view type_url : push_order) {
-    auto i = types_.find(type_url);
-    if (i == types_.end()) {
-      continue;
-    }
-    auto& state = i->second;
-    if (!state.requested || !(state.dirty || state.initial_owed)) {
-      continue;
-    }
-    if (auto response = evaluate(type_url, state)) {
-      return response;
-    }
-  }
-  return std::nullopt;
+  return next_in_push_order(
+      types_, [this](std::string_view type_url, type_state& state) { return evaluate(type_url, state); });
 }
 
-delta_session::resource_map delta_session::desired(std::string_view type_url,
-                                                   const type_state& state) const {
-  resource_map out;
-  const auto& available = snapshot_->of(type_url);
-  if (state.wildcard) {
-    out.insert(available.items.begin(), available.items.end());
-  }
-  for (const auto& name : state.names) {
-    if (auto r = available.items.find(name); r != available.items.end()) {
-      out.emplace(name, r->second);
-    }
-  }
-  return out;
+std::vector<std::string> delta_session::subscription(std::string_view type_url) const {
+  return subscription_of(types_, type_url);
 }
 
-std::set<std::string, std::less<>> delta_session::cluster_target() {
-  std::set<std::string, std::less<>> out;
-  auto i = types_.find(cluster_type);
-  if (i == types_.end() || !i->second.requested) {
-    return out;
-  }
-  auto target = desired(cluster_type, i->second);
-  holdings_.shape(cluster_type, target, out, *snapshot_);
-  for (const auto& [name, r] : target) {
-    out.insert(name);
-  }
-  return out;
+std::string delta_session::last_nonce(std::string_view type_url) const {
+  return last_nonce_of(types_, type_url);
 }
 
 std::optional<delta_response> delta_session::evaluate(std::string_view type_url,
                                                       type_state& state) {
+  const bool full = state.full || state.initial_owed || state.reconnect_barrier
+                    || !state.forced.empty();
   state.dirty = false;
+  state.full = false;
+  const auto candidates = std::move(state.candidates);
+  state.candidates.clear();
+  if (!full) {
+    auto changed = changed_only(type_url, snapshot_->of(type_url), {state.wildcard, &state.names},
+                                candidates, holdings_, xds::clusters_settled(types_, holdings_));
+    if (changed) {
+      if (changed->empty()) {
+        return std::nullopt;
+      }
+      return respond(type_url, state, std::move(*changed), {});
+    }
+  }
   holdings_.adopt(type_url, snapshot_->of(type_url));
-  auto target = desired(type_url, state);
+  auto target = xds::desired(snapshot_->of(type_url), state);
   std::set<std::string, std::less<>> clusters;
   if (type_url == listener_type || type_url == route_type) {
-    clusters = cluster_target();
+    clusters = xds::cluster_target(types_, holdings_, *snapshot_);
   }
   std::set<std::string, std::less<>> keep;
   state.shaped = holdings_.shape(type_url, target, clusters, *snapshot_, &keep);
@@ -315,11 +282,17 @@ std::optional<delta_response> delta_session::evaluate(std::string_view type_url,
     return std::nullopt;
   }
 
+  return respond(type_url, state, std::move(to_send), {removed.begin(), removed.end()});
+}
+
+std::optional<delta_response> delta_session::respond(std::string_view type_url, type_state& state,
+                                                     std::vector<xds_resource_ptr> to_send,
+                                                     std::vector<std::string> removed) {
   delta_response out;
   out.type_url = std::string(type_url);
   out.nonce = options_.nonce_prefix + std::to_string(++nonce_counter_);
   out.system_version = snapshot_->of(type_url).version;
-  out.removed.assign(removed.begin(), removed.end());
+  out.removed = std::move(removed);
   holdings_.record_sent(type_url, to_send, out.removed, false);
   for (const auto& name : out.removed) {
     if (state.names.contains(name)) {
@@ -337,29 +310,11 @@ std::optional<delta_response> delta_session::evaluate(std::string_view type_url,
   if (type_url == cluster_type) {
     // Clusters sent may owe load assignments.
     if (auto e = types_.find(endpoint_type); e != types_.end()) {
-      e->second.dirty = true;
+      e->second.mark_full();
     }
   }
-  ordering_moved();
+  xds::ordering_moved(types_);
   return out;
-}
-
-std::vector<std::string> delta_session::subscription(std::string_view type_url) const {
-  std::vector<std::string> out;
-  auto i = types_.find(type_url);
-  if (i == types_.end()) {
-    return out;
-  }
-  if (i->second.wildcard) {
-    out.emplace_back("*");
-  }
-  out.insert(out.end(), i->second.names.begin(), i->second.names.end());
-  return out;
-}
-
-std::string delta_session::last_nonce(std::string_view type_url) const {
-  auto i = types_.find(type_url);
-  return i == types_.end() ? std::string{} : i->second.nonce;
 }
 
 std::map<std::string, std::string> delta_session::known(std::string_view type_url) const {

@@ -48,6 +48,7 @@
 #include "xds/client_holdings.hpp"
 #include "xds/snapshot.hpp"
 #include "xds/sotw_session.hpp"
+#include "xds/xds_session_core.hpp"
 
 namespace sluice::xds {
 
@@ -83,7 +84,9 @@ class delta_session {
       const envoy::service::discovery::v3::DeltaDiscoveryRequest& request);
 
   /// Replaces the snapshot served to this stream; types whose version moved are re-evaluated.
-  void set_snapshot(snapshot_ptr snap);
+  /// `diff`, when it starts from the snapshot the session serves, limits that to the resources
+  /// that changed (see xds_session_core.hpp).
+  void set_snapshot(snapshot_ptr snap, const snapshot_diff_ptr& diff = nullptr);
 
   /// From now on responses may be produced.
   void open_gate();
@@ -106,32 +109,25 @@ class delta_session {
   std::map<std::string, std::string> known(std::string_view type_url) const;
 
  private:
-  struct type_state {
-    bool requested = false;
-    bool wildcard = false;
-    std::set<std::string, std::less<>> names;            ///< explicit subscriptions
-    std::set<std::string, std::less<>> forced;           ///< must be answered (newly subscribed)
-    std::set<std::string, std::less<>> reported_absent;  ///< told "does not exist"
-    std::string nonce;                                   ///< latest sent
-    std::vector<std::string> nonce_names;  ///< resources in the latest response, for NACKs
-    bool dirty = false;
-    bool initial_owed = false;  ///< first wildcard request: answer even when empty
+  /// `initial_owed`: the first wildcard request is answered even when empty.
+  struct type_state : type_state_core {
+    name_set forced;           ///< must be answered (newly subscribed)
+    name_set reported_absent;  ///< told "does not exist"
     /// Reconnected with initial_resource_versions: removals of held names wait for the first
     /// ACK of this type, by which time the client's other first requests (what routes it
     /// holds) have been read, since a client sends them all before it answers anything.
     bool reconnect_barrier = false;
-    bool shaped = false;  ///< holds or retention applied: re-evaluate when others move
   };
-  using resource_map = std::map<std::string, xds_resource_ptr, std::less<>>;
 
   /// Applies subscribe/unsubscribe lists; returns whether the subscription changed.
   bool apply_subscriptions(type_state& state, std::string_view type_url,
                            const envoy::service::discovery::v3::DeltaDiscoveryRequest& request,
                            bool first);
-  resource_map desired(std::string_view type_url, const type_state& state) const;
-  std::set<std::string, std::less<>> cluster_target();
   std::optional<delta_response> evaluate(std::string_view type_url, type_state& state);
-  void ordering_moved();
+  std::optional<delta_response> respond(std::string_view type_url, type_state& state,
+                                        std::vector<xds_resource_ptr> to_send,
+                                        std::vector<std::string> removed);
+
   bool eds_wanted(std::string_view name) const;
 
   delta_session_options options_;
@@ -141,7 +137,7 @@ class delta_session {
   bool gate_open_ = false;
   snapshot_ptr snapshot_;
   uint64_t nonce_counter_ = 0;
-  std::map<std::string, type_state, std::less<>> types_;
+  type_states<type_state> types_;
   client_holdings holdings_;
 };
 

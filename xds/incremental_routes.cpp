@@ -35,6 +35,10 @@ void append_field(std::string& out, uint32_t number, std::string_view bytes) {
   out.append(bytes.data(), bytes.size());
 }
 
+// RouteConfiguration field tags (number << 3 | wire type 2).
+constexpr uint64_t name_key = (1 << 3) | 2;
+constexpr uint64_t virtual_hosts_key = (2 << 3) | 2;
+
 bool same_shape(const envoy_vhost& a, const envoy_vhost& b) {
   return a.name == b.name && a.domains == b.domains && a.rejected == b.rejected &&
          a.filters.fault == b.filters.fault && a.filters.cors == b.filters.cors &&
@@ -183,8 +187,15 @@ envoy_vhost incremental_translator::state::translate_vhost(const gl::VirtualHost
   // Findings written to the context come first, then the virtual host's own (the order
   // route_configuration merges them in).
   model::merge_report(out.report, r.report);
+  {
+    stopwatch sw(stats.assemble_ns);
+    out.bytes = model::canonical_bytes(r.virtual_host);
+  }
+  {
+    stopwatch sw(stats.hash_ns);
+    out.bytes_hash = field_hash(virtual_hosts_key, out.bytes);
+  }
   stopwatch sw(stats.assemble_ns);
-  out.bytes = model::canonical_bytes(r.virtual_host);
   out.name = r.virtual_host.name();
   out.domains.assign(r.virtual_host.domains().begin(), r.virtual_host.domains().end());
   out.rejected = r.rejected;
@@ -194,27 +205,39 @@ envoy_vhost incremental_translator::state::translate_vhost(const gl::VirtualHost
 }
 
 xds_resource_ptr incremental_translator::state::route_configuration(
-    const std::string& name, const std::vector<const std::string*>& vhosts) {
+    const std::string& name, const std::vector<rc_part>& vhosts) {
   ++stats.route_configurations;
-  std::string bytes;
+  auto r = std::make_shared<xds_resource>();
   {
     stopwatch sw(stats.assemble_ns);
     size_t size = name.size() + 16;
-    for (const auto* v : vhosts) {
-      size += v->size() + 16;
+    for (const auto& v : vhosts) {
+      size += v.bytes->size() + 16;
     }
-    bytes.reserve(size);
+    r->bytes.reserve(size);
     // RouteConfiguration: name = 1, virtual_hosts = 2; the serializer writes fields in number
     // order and a nested message exactly as it serializes alone, so this equals
     // canonical_bytes(RouteConfiguration{name, virtual_hosts}).
     if (!name.empty()) {
-      append_field(bytes, 1, name);
+      append_field(r->bytes, 1, name);
     }
-    for (const auto* v : vhosts) {
-      append_field(bytes, 2, *v);
+    for (const auto& v : vhosts) {
+      append_field(r->bytes, 2, *v.bytes);
     }
+    r->name = name;
+    r->type_url = std::string(route_type);
   }
-  return resource_from_bytes(name, route_type, std::move(bytes), stats.hash_ns);
+  // resource_version(bytes), from the fields' cached hashes.
+  stopwatch sw(stats.hash_ns);
+  resource_hasher h;
+  if (!name.empty()) {
+    h.add(field_hash(name_key, name));
+  }
+  for (const auto& v : vhosts) {
+    h.add(v.hash);
+  }
+  r->version = h.finish(r->bytes.size());
+  return r;
 }
 
 void incremental_translator::state::put_cluster_items(snapshot_content& content,
@@ -288,18 +311,23 @@ void incremental_translator::state::update_http_listener(role_entry& role, liste
     if (h.members != g.served) {
       h.members = g.served;
       h.members_changed = true;
-      for (auto it = h.vhosts.begin(); it != h.vhosts.end();) {
-        if (!std::binary_search(h.members.begin(), h.members.end(), it->first)) {
-          it = h.vhosts.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      // Both sorted by key: one merge walk drops the virtual hosts that left and finds the
+      // members that have none yet.
+      auto it = h.vhosts.begin();
       for (const auto& v : h.members) {
-        if (all || h.vhosts.count(v) == 0) {
+        while (it != h.vhosts.end() && it->first < v) {
+          it = h.vhosts.erase(it);
+        }
+        if (it != h.vhosts.end() && it->first == v) {
+          if (all) {
+            todo.push_back(v);
+          }
+          ++it;
+        } else {
           todo.push_back(v);
         }
       }
+      h.vhosts.erase(it, h.vhosts.end());
     } else if (all) {
       todo = h.members;
     }
@@ -340,14 +368,23 @@ void incremental_translator::state::update_http_listener(role_entry& role, liste
     // route_configuration's checks: rejected virtual hosts are left out, then a name or a domain
     // already used leaves the later one out.
     stopwatch sw(stats.assemble_ns);
-    h.accepted.clear();
+    h.accepted_vhosts.clear();
+    h.accepted_vhosts.reserve(h.members.size());
     h.blame.clear();
     h.filters = {};
-    std::unordered_map<std::string, const std::string*> domain_owner;
-    std::unordered_set<std::string> names;
+    // Views into the virtual hosts (which outlive this block): no string copies.
+    std::unordered_map<std::string_view, const std::string*> domain_owner;
+    std::unordered_set<std::string_view> names;
+    domain_owner.reserve(2 * h.members.size());
+    names.reserve(h.members.size());
     const std::string where = "listener " + l.name;
+    // Both sorted by key: walk them together instead of looking each member up.
+    auto next = h.vhosts.begin();
     for (const auto& v : h.members) {
-      const auto& vh = h.vhosts.at(v);
+      while (next != h.vhosts.end() && next->first < v) {
+        ++next;
+      }
+      auto& vh = next != h.vhosts.end() && next->first == v ? next->second : h.vhosts.at(v);
       if (vh.rejected) {
         continue;
       }
@@ -371,18 +408,19 @@ void incremental_translator::state::update_http_listener(role_entry& role, liste
         domain_owner.emplace(d, &vh.name);
       }
       h.filters.merge(vh.filters);
-      h.accepted.push_back(v);
+      h.accepted_vhosts.push_back(&vh);
     }
     h.bytes_changed = true;
   }
   const bool keep_empty = eopt.serve_empty_http_listeners && h.members.empty();
   const std::string rc_name = route_config_name(l.name);
-  bool served = (!h.members.empty() || keep_empty) && (!h.accepted.empty() || keep_empty);
+  bool served =
+      (!h.members.empty() || keep_empty) && (!h.accepted_vhosts.empty() || keep_empty);
   if (served && (h.bytes_changed || !h.route_configuration)) {
-    std::vector<const std::string*> parts;
-    parts.reserve(h.accepted.size());
-    for (const auto& v : h.accepted) {
-      auto& vh = h.vhosts.at(v);
+    std::vector<rc_part> parts;
+    parts.reserve(h.accepted_vhosts.size());
+    for (auto* entry : h.accepted_vhosts) {
+      auto& vh = *entry;
       if (h.filters.ext_authz && !vh.sets_ext_authz) {
         // Envoy runs ext_authz on every route of the listener unless a virtual host says not to.
         if (vh.disabled_bytes.empty()) {
@@ -391,10 +429,11 @@ void incremental_translator::state::update_http_listener(role_entry& role, liste
           m.ParseFromString(vh.bytes);
           disable_ext_authz(m);
           vh.disabled_bytes = model::canonical_bytes(m);
+          vh.disabled_hash = field_hash(virtual_hosts_key, vh.disabled_bytes);
         }
-        parts.push_back(&vh.disabled_bytes);
+        parts.push_back({&vh.disabled_bytes, vh.disabled_hash});
       } else {
-        parts.push_back(&vh.bytes);
+        parts.push_back({&vh.bytes, vh.bytes_hash});
       }
     }
     h.route_configuration = route_configuration(rc_name, parts);
@@ -539,7 +578,8 @@ void incremental_translator::state::update_proxyless() {
       continue;
     }
     domain_owner[d] = *owner;
-    proxyless.put(route_type, route_configuration(rc_name, {&vss.at(*owner).legacy->bytes}));
+    const auto& legacy = *vss.at(*owner).legacy;
+    proxyless.put(route_type, route_configuration(rc_name, {{&legacy.bytes, legacy.bytes_hash}}));
     auto& listener = api_listeners[d];
     if (!listener) {
       stopwatch sw(stats.assemble_ns);

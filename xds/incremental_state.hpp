@@ -58,6 +58,10 @@ struct envoy_vhost {
   uint64_t input = 0;  ///< hash of what it was translated from
   std::string bytes;   ///< serialized envoy.config.route.v3.VirtualHost
   std::string disabled_bytes;  ///< with disable_ext_authz applied, when a listener needs it
+  /// xds::field_hash of each as a RouteConfiguration's virtual_hosts field: a route
+  /// configuration's version folds these instead of hashing its bytes again.
+  uint64_t bytes_hash = 0;
+  uint64_t disabled_hash = 0;
   std::string name;
   std::vector<std::string> domains;
   bool rejected = false;
@@ -119,7 +123,9 @@ struct gateway_entry {
 struct http_listener_entry {
   std::map<resource_key, envoy_vhost> vhosts;  ///< by VirtualService, every placed one
   std::vector<resource_key> members;            ///< placed, in order
-  std::vector<resource_key> accepted;           ///< in the RouteConfiguration, in order
+  /// The virtual hosts in the RouteConfiguration, in order: entries of `vhosts` (map nodes
+  /// stay put; rebuilt whenever the members change).
+  std::vector<envoy_vhost*> accepted_vhosts;
   std::map<resource_key, std::string> blame;    ///< RouteConfiguration-level errors
   http_filter_use filters;
   bool members_changed = true;
@@ -295,8 +301,13 @@ struct incremental_translator::state {
   void update_http_listener(role_entry& role, listener_entry& l, const gateway_entry& g);
   void update_tcp_listener(role_entry& role, listener_entry& l, const gateway_entry& g);
   void update_proxyless();
+  /// A serialized virtual host and its field hash (envoy_vhost::bytes_hash).
+  struct rc_part {
+    const std::string* bytes;
+    uint64_t hash;
+  };
   xds_resource_ptr route_configuration(const std::string& name,
-                                       const std::vector<const std::string*>& vhosts);
+                                       const std::vector<rc_part>& vhosts);
   void put_cluster_items(snapshot_content& content, std::map<std::string, size_t>& secret_refs,
                          const cluster_entry* before, const cluster_entry* after);
 };
@@ -304,7 +315,7 @@ struct incremental_translator::state {
 /// The message of a resource in the world, or nullptr.
 const google::protobuf::Message* message_of(const model::world& w, const resource_key& key);
 
-/// content_hash of the canonical bytes of `m`.
+/// xds::bytes_hash of the canonical bytes of `m` (an input fingerprint, never published).
 uint64_t hash_of(const google::protobuf::Message& m);
 
 /// A hash combining two hashes (order matters).

@@ -31,7 +31,7 @@ const google::protobuf::Message* message_of(const model::world& w, const resourc
 }
 
 uint64_t hash_of(const google::protobuf::Message& m) {
-  return model::content_hash(model::canonical_bytes(m));
+  return bytes_hash(model::canonical_bytes(m));
 }
 
 uint64_t mix(uint64_t a, uint64_t b) {
@@ -42,7 +42,7 @@ uint64_t mix(uint64_t a, uint64_t b) {
   return x ^ (x >> 29);
 }
 
-uint64_t mix(uint64_t a, std::string_view s) { return mix(a, model::content_hash(s)); }
+uint64_t mix(uint64_t a, std::string_view s) { return mix(a, bytes_hash(s)); }
 
 uint64_t route_fingerprint(const google::protobuf::Message& upstream) {
   // What route translation reads from an Upstream besides its existence (envoy_routes.cpp
@@ -71,7 +71,7 @@ xds_resource_ptr resource_from_bytes(std::string name, std::string_view type_url
   r->type_url = std::string(type_url);
   r->bytes = std::move(bytes);
   stopwatch sw(hash_ns);
-  r->version = model::hash_hex(model::content_hash(r->bytes));
+  r->version = resource_version(r->bytes);
   return r;
 }
 
@@ -80,11 +80,12 @@ void snapshot_content::put(std::string_view type, const xds_resource_ptr& r) {
   if (t == types.end()) {
     t = types.emplace(std::string(type), typed_resources{}).first;
   }
-  auto& slot = t->second.items[r->name];
-  if (slot && slot->version == r->version && slot->bytes.size() == r->bytes.size()) {
+  // Look before writing: a write copies the chunk the published snapshot shares.
+  if (auto i = t->second.items.find(r->name); i != t->second.items.end() && i->second &&
+      i->second->version == r->version && i->second->bytes.size() == r->bytes.size()) {
     return;
   }
-  slot = r;
+  t->second.items.insert_or_assign(r->name, r);
   auto c = changes.find(type);
   if (c == changes.end()) {
     c = changes.emplace(std::string(type), type_change{}).first;
@@ -501,6 +502,7 @@ void incremental_translator::state::translate_virtual_services() {
     model::piece_reads reads;
     reads.keys.push_back(key);
     reads.keys.insert(reads.keys.end(), t.route_tables.begin(), t.route_tables.end());
+    reads.keys.insert(reads.keys.end(), t.option_resources.begin(), t.option_resources.end());
     selector_reads(vs.virtual_host().routes(), key.ns, reads.selectors);
     for (const auto& rt_key : t.route_tables) {
       if (const auto* rt = world.get<gw::RouteTable>(resource_kind::route_table, rt_key.ns,
@@ -544,7 +546,8 @@ void incremental_translator::state::translate_virtual_services() {
 
 namespace {
 
-// A snapshot for publishing: the content's types, with versions already sealed.
+// A snapshot for publishing: the content's types, with versions already sealed. Copying a
+// type shares its resources' storage (xds::resource_map), so this costs the number of types.
 snapshot_ptr materialize(const std::string& key, uint64_t watermark,
                          const snapshot_content& content) {
   auto snap = std::make_shared<xds::snapshot>();
@@ -554,18 +557,13 @@ snapshot_ptr materialize(const std::string& key, uint64_t watermark,
   return snap;
 }
 
-// Seals the types that changed (xds::seal's definition, applied to those types only).
+// Seals the types that changed (each costs the chunks changed since its last seal).
 void seal_changed(snapshot_content& content, uint64_t& hash_ns) {
   stopwatch sw(hash_ns);
   for (const auto& [type, change] : content.changes) {
-    auto t = content.types.find(type);
-    if (t == content.types.end()) {
-      continue;
+    if (auto t = content.types.find(type); t != content.types.end()) {
+      seal(t->second);
     }
-    xds::snapshot one;
-    one.types.emplace(type, std::move(t->second));
-    seal(one);
-    t->second = std::move(one.types.begin()->second);
   }
 }
 
@@ -579,9 +577,7 @@ translation_delta incremental_translator::state::publish() {
       return;
     }
     seal_changed(content, stats.hash_ns);
-    // Built on first use (snapshot()): copying every type of a large snapshot costs more than
-    // most changes, and a caller that serves deltas never needs it. The old one is dropped
-    // then too (dropping it is as costly as building it).
+    // Built on first use (snapshot()): a caller that serves deltas never needs it.
     content.stale = true;
     content.ever_published = true;
     content.watermark = world.watermark();
@@ -743,7 +739,7 @@ model::translation_report incremental_translator::state::assemble_report() const
           model::report_error(r, vs, b->second);
         }
       }
-      if (l.h.accepted.empty() && !keep_empty) {
+      if (l.h.accepted_vhosts.empty() && !keep_empty) {
         continue;
       }
       model::merge_report(r, l.h.listener_report);

@@ -115,9 +115,9 @@ class incremental_translator {
   std::map<std::string, snapshot_ptr> snapshots();
 
   /// One snapshot as of the last flush, or nullptr when the key is not served. Built on first
-  /// request after a change and kept until the next change: xds::snapshot holds every type by
-  /// value, so building one copies every resource pointer of the key (the cost that bounds
-  /// small changes to large snapshots; see the benchmark's *_delta figures).
+  /// request after a change and kept until the next change; it shares the unchanged parts of
+  /// every type with the previous one (xds::resource_map), so building it costs the number of
+  /// types, not of resources.
   snapshot_ptr snapshot(std::string_view key);
 
   /// The translation report of the last flush, equal to translate_world's; assembled from the

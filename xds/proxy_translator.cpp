@@ -470,4 +470,34 @@ snapshot_ptr translate_proxyless(const model::world& w, model::translation_repor
   return finish(std::move(snap));
 }
 
+snapshot_ptr misconfigured_node_snapshot(bool ipv4_only) {
+  constexpr const char* route_config_name = "routes-for-invalid-envoy";
+  auto snap = std::make_shared<snapshot>();
+  snap->key = std::string(misconfigured_node_snapshot_key);
+
+  gl::Listener l;
+  l.set_name("listener-for-invalid-envoy");
+  l.set_bind_address(ipv4_only ? "0.0.0.0" : "::");
+  l.set_bind_port(8080);
+  auto listener = listener_base(l);
+  auto* hcm = listener.add_filter_chains()->add_filters();
+  hcm->set_name("envoy.filters.network.http_connection_manager");
+  *hcm->mutable_typed_config() = pack(http_connection_manager(route_config_name, "http"));
+  put(*snap, listener_type, listener.name(), listener);
+
+  route_v3::RouteConfiguration rc;
+  rc.set_name(route_config_name);
+  auto* vh = rc.add_virtual_hosts();
+  vh->set_name("invalid-envoy-config-vhost");
+  vh->add_domains("*");
+  auto* route = vh->add_routes();
+  route->mutable_match()->set_prefix("/");
+  route->mutable_direct_response()->set_status(500);
+  route->mutable_direct_response()->mutable_body()->set_inline_string(
+      "Invalid Envoy Bootstrap Configuration. Please refer to Gloo documentation "
+      "https://gloo.solo.io/");
+  put(*snap, route_type, rc.name(), rc);
+  return finish(std::move(snap));
+}
+
 }  // namespace sluice::xds

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "model/translation_report.hpp"
 #include "model/world.hpp"
@@ -80,5 +81,16 @@ struct envoy_translation_options {
 [[nodiscard]] snapshot_ptr translate_proxyless(const model::world& w,
                                                model::translation_report& report,
                                                const envoy_translation_options& options = {});
+
+/// Key of the snapshot for an Envoy whose node has no `role` (Gloo's fallback snapshot).
+inline constexpr std::string_view misconfigured_node_snapshot_key = "misconfigured-node";
+
+/// Gloo's fallback snapshot for that key (XDS/fallback_snapshot.go): listener
+/// `listener-for-invalid-envoy` on `::` (`0.0.0.0` when `ipv4_only`) port 8080, route
+/// configuration `routes-for-invalid-envoy` answering every request with 500 "Invalid Envoy
+/// Bootstrap Configuration. Please refer to Gloo documentation https://gloo.solo.io/", so a
+/// mis-bootstrapped Envoy says what is wrong instead of serving nothing. Constant: publish it
+/// once under misconfigured_node_snapshot_key.
+[[nodiscard]] snapshot_ptr misconfigured_node_snapshot(bool ipv4_only = false);
 
 }  // namespace sluice::xds

@@ -10,7 +10,7 @@ xds_resource_ptr make_resource(std::string name, std::string_view type_url,
   r->name = std::move(name);
   r->type_url = std::string(type_url);
   r->bytes = model::canonical_bytes(message);
-  r->version = model::hash_hex(model::content_hash(r->bytes));
+  r->version = resource_version(r->bytes);
   return r;
 }
 

@@ -5,6 +5,7 @@
 
 #include "model/error.hpp"
 #include "model/resource.hpp"
+#include "xds/xds_session_core.hpp"
 
 namespace sluice::xds {
 
@@ -19,17 +20,7 @@ bool is_full_state(std::string_view type_url) {
 /// Same construction as `seal()`, so a named subscription that covers every resource of a type
 /// gets the type's own version, and any other subset a version of its own.
 std::string version_of(const std::vector<xds_resource_ptr>& resources) {
-  if (resources.empty()) {
-    return {};
-  }
-  std::string acc;
-  for (const auto& r : resources) {
-    acc += r->name;
-    acc += '\0';
-    acc += r->version;
-    acc += '\0';
-  }
-  return model::hash_hex(model::content_hash(acc));
+  return members_version(resources);
 }
 
 }  // namespace
@@ -90,10 +81,7 @@ caf::expected<request_outcome> sotw_session::on_request(
       out.kind = request_kind::unsupported;
       return out;
     case type_support::unknown:
-      return make_error(ec::protocol_error,
-                        "node " + node_.id() + " requested type URL \"" + type_url.substr(0, 200) +
-                            "\", which is not an xDS v3 resource type; use "
-                            "type.googleapis.com/envoy.config.<kind>.v3.<Message>");
+      return unknown_type_error(node_.id(), type_url);
   }
   if (static_cast<size_t>(request.resource_names_size()) > options_.max_names_per_type) {
     return make_error(ec::limit_exceeded, "node " + node_.id() + " subscribed to "
@@ -107,8 +95,17 @@ caf::expected<request_outcome> sotw_session::on_request(
     // A nonce on the first request of a type comes from another stream: ignore it.
     state.requested = true;
     state.initial_owed = true;
-    state.dirty = true;
+    state.mark_full();
     out.kind = request_kind::initial;
+    if (!request.version_info().empty()) {
+      // A reconnect: the client holds this version from an earlier stream (xds.md §1.3).
+      state.reported_version = request.version_info();
+      state.seed_pending = true;
+      if (!reconnect_barrier_) {
+        reconnect_barrier_ = true;
+        holdings_.assume_unknown_references(true);
+      }
+    }
   } else if (request.response_nonce().empty()) {
     out.kind = request_kind::update;
   } else if (request.response_nonce() != state.nonce) {
@@ -136,6 +133,15 @@ caf::expected<request_outcome> sotw_session::on_request(
     out.response = std::move(response);
   }
   out.subscription_changed = apply_names(state, type_url, request.resource_names());
+  try_seed(type_url, state);
+  if ((out.kind == request_kind::ack || out.kind == request_kind::nack) && reconnect_barrier_) {
+    // The client answers only after it sent every first request: the holdings are complete.
+    reconnect_barrier_ = false;
+    holdings_.assume_unknown_references(false);
+    for (auto& [t, st] : types_) {
+      st.mark_full();
+    }
+  }
   if (out.kind == request_kind::ack) {
     // Applied after the names: Envoy changes its EDS subscription before it ACKs clusters.
     holdings_.record_ack(type_url, [this](std::string_view eds_name) {
@@ -143,7 +149,7 @@ caf::expected<request_outcome> sotw_session::on_request(
       return e != types_.end() && e->second.requested
              && (e->second.wildcard || e->second.names.contains(eds_name));
     });
-    ordering_moved();
+    xds::ordering_moved(types_);
   }
   return out;
 }
@@ -171,6 +177,7 @@ bool sotw_session::apply_names(type_state& state, std::string_view type_url,
   }
   state.wildcard = wildcard;
   state.names = std::move(explicit_names);
+  state.names_digest = digest_names(state.names);
   if (!state.wildcard) {
     // Forget what was sent for names the client dropped: if it asks for them again it must get
     // them again, even unchanged (xds.md §1.4).
@@ -182,31 +189,56 @@ bool sotw_session::apply_names(type_state& state, std::string_view type_url,
     }
     holdings_.forget(type_url, dropped);
   }
-  state.dirty = true;
-  ordering_moved();
+  state.mark_full();
+  xds::ordering_moved(types_);
   return true;
 }
 
-void sotw_session::set_snapshot(snapshot_ptr snap) {
+void sotw_session::set_snapshot(snapshot_ptr snap, const snapshot_diff_ptr& diff) {
   if (snap == snapshot_) {
     return;
   }
-  for (auto& [type_url, state] : types_) {
-    if (!snapshot_ || !snap || snapshot_->of(type_url).version != snap->of(type_url).version
-        || state.shaped) {
-      state.dirty = true;
-    }
-  }
+  note_snapshot(types_, snapshot_.get(), snap.get(), diff);
   snapshot_ = std::move(snap);
 }
 
 void sotw_session::open_gate() { gate_open_ = true; }
 
-void sotw_session::ordering_moved() {
+void sotw_session::set_history(snapshot_history_ptr history) {
+  history_ = std::move(history);
   for (auto& [type_url, state] : types_) {
-    if (state.shaped) {
-      state.dirty = true;
+    try_seed(type_url, state);
+  }
+}
+
+void sotw_session::try_seed(std::string_view type_url, type_state& state) {
+  if (!state.seed_pending || !history_ || history_->empty()) {
+    return;  // looked up when the history arrives
+  }
+  state.seed_pending = false;
+  for (const auto& snap : *history_) {
+    const auto& available = snap->of(type_url);
+    if (subscription_version(available, state.wildcard, state.names_digest)
+        != state.reported_version) {
+      continue;
     }
+    // The client holds what this snapshot gave its subscription (an unshaped response).
+    std::map<std::string, std::string> versions;
+    if (state.wildcard) {
+      for (const auto& [name, r] : available.items) {
+        versions.emplace(name, r->version);
+      }
+    } else {
+      for (const auto& name : state.names) {
+        if (auto r = available.items.find(name); r != available.items.end()) {
+          versions.emplace(name, r->second->version);
+        }
+      }
+    }
+    holdings_.seed(type_url, versions, snap.get());
+    state.mark_full();
+    xds::ordering_moved(types_);
+    return;
   }
 }
 
@@ -214,59 +246,55 @@ std::optional<sotw_response> sotw_session::next_response() {
   if (!gate_open_ || !snapshot_) {
     return std::nullopt;
   }
-  for (std::string_view type_url : push_order) {
-    auto i = types_.find(type_url);
-    if (i == types_.end()) {
-      continue;
-    }
-    auto& state = i->second;
-    if (!state.requested || !(state.dirty || state.initial_owed)) {
-      continue;
-    }
-    if (auto response = evaluate(type_url, state)) {
-      return response;
-    }
-  }
-  return std::nullopt;
+  return next_in_push_order(
+      types_, [this](std::string_view type_url, type_state& state) { return evaluate(type_url, state); });
 }
 
-sotw_session::resource_map sotw_session::desired(std::string_view type_url,
-                                                 const type_state& state) const {
-  resource_map out;
-  const auto& available = snapshot_->of(type_url);
-  if (state.wildcard) {
-    out.insert(available.items.begin(), available.items.end());
-  } else {
-    // Requested names that do not exist yet stay in `names`; they are sent when they appear.
-    for (const auto& name : state.names) {
-      if (auto r = available.items.find(name); r != available.items.end()) {
-        out.emplace(name, r->second);
-      }
-    }
-  }
-  return out;
+std::vector<std::string> sotw_session::subscription(std::string_view type_url) const {
+  return subscription_of(types_, type_url);
 }
 
-std::set<std::string, std::less<>> sotw_session::cluster_target() {
-  std::set<std::string, std::less<>> out;
-  auto i = types_.find(cluster_type);
-  if (i == types_.end() || !i->second.requested) {
-    return out;
-  }
-  auto target = desired(cluster_type, i->second);
-  holdings_.shape(cluster_type, target, out, *snapshot_);
-  for (const auto& [name, r] : target) {
-    out.insert(name);
-  }
-  return out;
+std::string sotw_session::last_nonce(std::string_view type_url) const {
+  return last_nonce_of(types_, type_url);
 }
 
 std::optional<sotw_response> sotw_session::evaluate(std::string_view type_url, type_state& state) {
+  const bool full = state.full || state.initial_owed || state.resend_all;
   state.dirty = false;
-  auto target = desired(type_url, state);
+  state.full = false;
+  const auto candidates = std::move(state.candidates);
+  state.candidates.clear();
+  const auto& available = snapshot_->of(type_url);
+  if (!full) {
+    auto changed = changed_only(type_url, available, {state.wildcard, &state.names}, candidates,
+                                holdings_, xds::clusters_settled(types_, holdings_));
+    if (changed) {
+      if (changed->empty()) {
+        return std::nullopt;
+      }
+      // Full-state types list every subscribed resource; the others only what changed.
+      std::vector<xds_resource_ptr> listed;
+      if (is_full_state(type_url) && state.wildcard) {
+        listed.reserve(available.items.size());
+        for (const auto& [name, r] : available.items) {
+          listed.push_back(r);
+        }
+      } else if (is_full_state(type_url)) {
+        for (const auto& [name, r] : xds::desired(snapshot_->of(type_url), state)) {
+          listed.push_back(r);
+        }
+      } else {
+        listed = *changed;
+      }
+      return respond(type_url, state, std::move(listed), *changed,
+                     subscription_version(available, state.wildcard, state.names_digest));
+    }
+  }
+
+  auto target = xds::desired(snapshot_->of(type_url), state);
   std::set<std::string, std::less<>> clusters;
   if (type_url == listener_type || type_url == route_type) {
-    clusters = cluster_target();
+    clusters = xds::cluster_target(types_, holdings_, *snapshot_);
   }
   state.shaped = holdings_.shape(type_url, target, clusters, *snapshot_);
 
@@ -296,8 +324,11 @@ std::optional<sotw_response> sotw_session::evaluate(std::string_view type_url, t
     // An Envoy warms a changed cluster until it gets its load assignment again (xds.md §1.6).
     const auto& owed = type_url == endpoint_type ? holdings_.owed_endpoints()
                                                  : std::set<std::string, std::less<>>{};
+    // The first request of a type is answered with everything subscribed, even what a
+    // reconnecting client reported holding: SotW clients expect an answer to it.
+    const bool all = (changed && state.resend_all) || state.initial_owed;
     for (const auto& entry : target) {
-      if ((changed && state.resend_all) || differs(entry) || owed.contains(entry.first)) {
+      if (all || differs(entry) || owed.contains(entry.first)) {
         to_send.push_back(entry.second);
       }
     }
@@ -308,21 +339,44 @@ std::optional<sotw_response> sotw_session::evaluate(std::string_view type_url, t
     }
   }
 
-  std::vector<xds_resource_ptr> all;
-  all.reserve(target.size());
-  for (const auto& [name, r] : target) {
-    all.push_back(r);
+  std::string version;
+  if (state.shaped) {
+    // Held back or retained resources: a version of its own for exactly what is listed.
+    std::vector<xds_resource_ptr> all;
+    all.reserve(target.size());
+    for (const auto& [name, r] : target) {
+      all.push_back(r);
+    }
+    version = version_of(all);
+  } else {
+    version = subscription_version(available, state.wildcard, state.names_digest);
+  }
+  if (full_state) {
+    holdings_.record_sent(type_url, to_send, {}, true);
+    return respond(type_url, state, std::move(to_send), {}, std::move(version));
+  }
+  auto sent = to_send;
+  return respond(type_url, state, std::move(to_send), sent, std::move(version));
+}
+
+std::optional<sotw_response> sotw_session::respond(std::string_view type_url, type_state& state,
+                                                   std::vector<xds_resource_ptr> listed,
+                                                   const std::vector<xds_resource_ptr>& changed,
+                                                   std::string version) {
+  // `changed` is what the client did not hold; for a full-state type recorded by the caller
+  // when the listing replaces what it holds.
+  if (!changed.empty()) {
+    holdings_.record_sent(type_url, changed, {}, false);
   }
   sotw_response out;
   out.type_url = std::string(type_url);
-  out.version = version_of(all);
+  out.version = std::move(version);
   out.nonce = fresh_nonce();
-  holdings_.record_sent(type_url, to_send, {}, full_state);
   state.nonce_names.clear();
-  for (const auto& r : to_send) {
+  for (const auto& r : listed) {
     state.nonce_names.push_back(r->name);
   }
-  out.resources = std::move(to_send);
+  out.resources = std::move(listed);
   state.nonce = out.nonce;
   state.version = out.version;
   state.initial_owed = false;
@@ -330,33 +384,15 @@ std::optional<sotw_response> sotw_session::evaluate(std::string_view type_url, t
   if (type_url == cluster_type) {
     // Clusters sent may owe load assignments.
     if (auto e = types_.find(endpoint_type); e != types_.end()) {
-      e->second.dirty = true;
+      e->second.mark_full();
     }
   }
-  ordering_moved();
+  xds::ordering_moved(types_);
   return out;
 }
 
 std::string sotw_session::fresh_nonce() {
   return options_.nonce_prefix + std::to_string(++nonce_counter_);
-}
-
-std::vector<std::string> sotw_session::subscription(std::string_view type_url) const {
-  std::vector<std::string> out;
-  auto i = types_.find(type_url);
-  if (i == types_.end()) {
-    return out;
-  }
-  if (i->second.wildcard) {
-    out.emplace_back("*");
-  }
-  out.insert(out.end(), i->second.names.begin(), i->second.names.end());
-  return out;
-}
-
-std::string sotw_session::last_nonce(std::string_view type_url) const {
-  auto i = types_.find(type_url);
-  return i == types_.end() ? std::string{} : i->second.nonce;
 }
 
 }  // namespace sluice::xds

@@ -36,6 +36,7 @@
 #include "xds/ads_server.hpp"
 #include "xds/client_holdings.hpp"
 #include "xds/snapshot.hpp"
+#include "xds/xds_session_core.hpp"
 
 namespace sluice::xds {
 
@@ -90,7 +91,14 @@ class sotw_session {
       const envoy::service::discovery::v3::DiscoveryRequest& request);
 
   /// Replaces the snapshot served to this stream; types whose version moved are re-evaluated.
-  void set_snapshot(snapshot_ptr snap);
+  /// `diff`, when it starts from the snapshot the session serves, limits that to the resources
+  /// that changed (see xds_session_core.hpp).
+  void set_snapshot(snapshot_ptr snap, const snapshot_diff_ptr& diff = nullptr);
+
+  /// The latest snapshots of the key, newest first: a reconnecting client's reported
+  /// version_info is looked up there, and what it names seeds what the client holds, so the
+  /// make-before-break rules apply across the reconnect (see `client_holdings`).
+  void set_history(snapshot_history_ptr history);
 
   /// From now on responses may be produced.
   void open_gate();
@@ -115,31 +123,30 @@ class sotw_session {
  private:
   /// Per type URL: the logical sub-stream of ADS (own subscription, version, nonce, ACK state).
   /// What the client holds of each type lives in `holdings_`.
-  struct type_state {
-    bool requested = false;
+  struct type_state : type_state_core {
     bool ever_named = false;  ///< once true, an empty name list means "nothing", not wildcard
-    bool wildcard = false;
-    std::set<std::string, std::less<>> names;
-    std::string nonce;                     ///< latest sent
-    std::string version;                   ///< latest sent
-    std::vector<std::string> nonce_names;  ///< resources in the latest response, for NACKs
-    bool dirty = false;                    ///< subscription or snapshot moved: evaluate again
-    bool initial_owed = false;             ///< the first request has not been answered yet
-    bool resend_all = false;               ///< after a NACK the client's holdings are unknown
-    bool shaped = false;  ///< holds or retention applied: re-evaluate when others move
+    std::string version;      ///< latest sent
+    std::string names_digest = digest_names({});  ///< of `names`, for the version
+    bool resend_all = false;       ///< after a NACK the client's holdings are unknown
+    std::string reported_version;  ///< version_info of the first request (a reconnect)
+    bool seed_pending = false;     ///< `reported_version` not looked up yet
   };
-  using resource_map = std::map<std::string, xds_resource_ptr, std::less<>>;
+
+  /// Looks the type's reported version up in the history and seeds the holdings with what it
+  /// names; gives up when the history has no match.
+  void try_seed(std::string_view type_url, type_state& state);
 
   /// Applies `resource_names`; returns whether the subscription changed.
   bool apply_names(type_state& state, std::string_view type_url,
                    const google::protobuf::RepeatedPtrField<std::string>& names);
-  /// The snapshot resources of a type this client subscribes to.
-  resource_map desired(std::string_view type_url, const type_state& state) const;
-  /// The clusters the client is going to hold (its shaped CDS target).
-  std::set<std::string, std::less<>> cluster_target();
   std::optional<sotw_response> evaluate(std::string_view type_url, type_state& state);
-  /// Something the ordering rules depend on moved: re-evaluate the types they shaped.
-  void ordering_moved();
+  /// Builds the response listing `listed`; `changed` (what the client did not hold) is recorded
+  /// as sent.
+  std::optional<sotw_response> respond(std::string_view type_url, type_state& state,
+                                       std::vector<xds_resource_ptr> listed,
+                                       const std::vector<xds_resource_ptr>& changed,
+                                       std::string version);
+
   std::string fresh_nonce();
 
   sotw_session_options options_;
@@ -149,8 +156,12 @@ class sotw_session {
   bool envoy_ = false;
   bool gate_open_ = false;
   snapshot_ptr snapshot_;
+  snapshot_history_ptr history_;
+  /// A reconnect reported versions: retain everything held until the client's first ACK (by
+  /// then every first request of the stream has been read, so the holdings are complete).
+  bool reconnect_barrier_ = false;
   uint64_t nonce_counter_ = 0;
-  std::map<std::string, type_state, std::less<>> types_;
+  type_states<type_state> types_;
   client_holdings holdings_;
 };
 

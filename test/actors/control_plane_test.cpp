@@ -464,3 +464,26 @@ TEST_F(ControlPlaneTest, ServedSnapshotsEqualAFullTranslationOfTheLog) {
 
 }  // namespace
 }  // namespace sluice::actors
+
+namespace sluice::actors {
+namespace {
+
+TEST_F(ControlPlaneTest, EnvoyWithoutARoleGetsGloosFallbackListener) {
+  start();
+  scripted_xds_client_options o;
+  o.role.reset();  // an Envoy bootstrap that forgot node.metadata.role
+  o.follow_references = true;
+  clients_.push_back(std::make_unique<scripted_xds_client>(o));
+  auto& c = *clients_.back();
+  ASSERT_TRUE(c.connect(cp_->xds_port()));
+  c.subscribe(cds);
+  c.subscribe(lds);
+  EXPECT_TRUE(c.wait_for([](const auto& s) {
+    return s.names(lds).count("listener-for-invalid-envoy") > 0 &&
+           s.names(rds).count("routes-for-invalid-envoy") > 0;
+  }));
+  EXPECT_EQ(c.current().names(lds).count("listener-::-8080"), 0u);
+}
+
+}  // namespace
+}  // namespace sluice::actors

@@ -86,8 +86,21 @@ std::set<std::string> refs(const ::gloo::solo::io::Endpoint& ep) {
 TEST(KubernetesDiscoveryTest, UpstreamPerServicePortNamedAsGlooNamesThem) {
   kubernetes_discovery d;
   auto out = d.upsert_service(service("default", "petstore", {{"http", 8080}, {"grpc", 9090}}));
-  auto ups = of_kind(out, resource_kind::upstream);
+  auto all_ups = of_kind(out, resource_kind::upstream);
+  // Besides the discovered Upstreams (write namespace), Gloo's in-memory upstreams of kube
+  // destinations, in the Service's namespace.
+  model::source_batch ups, in_memory;
+  for (const auto& e : all_ups) {
+    (e.ns == "gloo-system" ? ups : in_memory).push_back(e);
+  }
   ASSERT_EQ(ups.size(), 2u);
+  ASSERT_EQ(in_memory.size(), 2u);
+  EXPECT_EQ(in_memory[0].origin, "discovery/upstreams/default/kube-svc:default-petstore-8080");
+  auto kube_svc = decode<::gloo::solo::io::Upstream>(in_memory[1]);
+  EXPECT_EQ(kube_svc.metadata().name(), "kube-svc:default-petstore-9090");
+  EXPECT_EQ(kube_svc.metadata().namespace_(), "default");
+  EXPECT_EQ(kube_svc.kube().service_name(), "petstore");
+  EXPECT_EQ(kube_svc.kube().service_port(), 9090u);
   EXPECT_EQ(ups[0].origin, "discovery/upstreams/gloo-system/default-petstore-8080");
   EXPECT_EQ(ups[1].origin, "discovery/upstreams/gloo-system/default-petstore-9090");
   EXPECT_EQ(ups[0].source, "kubernetes-discovery");
@@ -111,7 +124,7 @@ TEST(KubernetesDiscoveryTest, UpstreamPerServicePortNamedAsGlooNamesThem) {
   EXPECT_TRUE(
       d.upsert_service(service("default", "petstore", {{"http", 8080}, {"grpc", 9090}})).empty());
   auto gone = d.remove_service("default", "petstore");
-  ASSERT_EQ(gone.size(), 2u);
+  ASSERT_EQ(gone.size(), 4u);
   EXPECT_EQ(gone[0].op, op::remove);
 }
 

@@ -147,7 +147,7 @@ class GetCommandTest : public ::testing::Test {
     }
     auto state = (*log)->load_state();
     auto published = (*log)->publish_records();
-    if (!state || !published || state->size() < 7) {
+    if (!state || !published || state->size() < inputs_) {
       return false;
     }
     for (const auto& p : *published) {
@@ -200,7 +200,9 @@ class GetCommandTest : public ::testing::Test {
   }
 
   // Records a client answer in the log, as the journal does for a real client.
-  void record_response(const std::string& node, bool nack, const std::string& message) {
+  void record_response(const std::string& node, bool nack, const std::string& message,
+                       const std::string& type_url = rds,
+                       const std::vector<std::string>& response_names = {}) {
     store::event_log_options o;
     o.path = data_.string();
     auto log = store::event_log::open(o);
@@ -208,8 +210,11 @@ class GetCommandTest : public ::testing::Test {
     sluice::v1::ClientResponseRecord r;
     r.set_role(role);
     r.set_node_id(node);
-    r.set_type_url(rds);
+    r.set_type_url(type_url);
     r.set_nonce("7");
+    for (const auto& n : response_names) {
+      r.add_resource_names(n);
+    }
     r.set_nack(nack);
     r.set_error_message(message);
     r.set_time_unix_ns(next_time());
@@ -253,6 +258,7 @@ class GetCommandTest : public ::testing::Test {
   std::unique_ptr<caf::actor_system> sys_;
   std::unique_ptr<actors::control_plane> cp_;
   int64_t last_time_ = 0;
+  size_t inputs_ = 7;  ///< files written to config_, all of which must be logged before ready
 };
 
 bool has(const std::string& text, const std::string& part) {
@@ -410,6 +416,47 @@ TEST_F(GetCommandTest, CurrentNackRejectsTheVirtualServiceItNames) {
   ASSERT_NO_FATAL_FAILURE(record_response("envoy-1", false, ""));
   auto after = get("vs");
   EXPECT_TRUE(has(row(after.out, "greeter"), "Accepted")) << after.out;
+}
+
+// grpc-js names no resource in its NACK, only its index in the rejected response; the server
+// records the response's names in order.
+TEST_F(GetCommandTest, NackNamingOnlyAnIndexRejectsTheUpstreamAtThatIndex) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  stop();
+  const std::string cds = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+  const std::string message = "xDS response validation errors: [resource index 0: Cluster "
+                              "message validation failed: [LB policy is not supported]]";
+  // Without the names the index means nothing: only the Proxy carries the NACK.
+  ASSERT_NO_FATAL_FAILURE(record_response("node-js", true, message, cds));
+  EXPECT_TRUE(has(row(get("upstreams").out, "a"), "Accepted"));
+  EXPECT_TRUE(has(row(get("proxy").out, "gateway-proxy"), "Rejected"));
+
+  ASSERT_NO_FATAL_FAILURE(record_response("node-js", true, message, cds, {"a_gloo-system"}));
+  auto r = get("upstream a -n gloo-system -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  const auto& status = doc["namespacedStatuses"]["statuses"]["gloo-system"];
+  EXPECT_EQ(status["state"], "Rejected") << r.out;
+  EXPECT_TRUE(has(status["reason"].get<std::string>(),
+                  "rejected by xDS client node-js (Cluster): " + message))
+      << r.out;
+  // A CDS NACK is not about the virtual services.
+  EXPECT_TRUE(has(row(get("vs").out, "greeter"), "Accepted"));
+}
+
+TEST_F(GetCommandTest, OptionResourcesAreListedWithTheirOptions) {
+  write("routeoptions/gloo-system/std.yaml",
+        "metadata: {name: std, namespace: gloo-system}\noptions: {timeout: 3s, prefixRewrite: /}\n");
+  inputs_ = 8;
+  ASSERT_NO_FATAL_FAILURE(start());
+  stop();
+  auto r = get("rtopts");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out.substr(0, r.out.find('\n')), "OPTIONS")) << r.out;
+  const auto std_row = row(r.out, "std");
+  EXPECT_TRUE(has(std_row, "Accepted")) << r.out;
+  EXPECT_TRUE(has(std_row, "prefixRewrite,timeout")) << r.out;
 }
 
 TEST_F(GetCommandTest, SecretsAreListedWithoutTheirKeys) {

@@ -300,7 +300,8 @@ TEST(InstallKubernetesTest, CrdSchemasFollowTheProtosFieldByField) {
     }
   }
   EXPECT_EQ(crds, (std::set<std::string>{"Gateway", "VirtualService", "RouteTable", "Upstream",
-                                         "UpstreamGroup", "Settings", "Proxy", "AuthConfig"}));
+                                         "UpstreamGroup", "Settings", "Proxy", "AuthConfig",
+                                         "VirtualHostOption", "RouteOption"}));
 }
 
 TEST(InstallKubernetesTest, TheDecoderAgreesWithTheFixtures) {

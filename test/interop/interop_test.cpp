@@ -159,24 +159,34 @@ TEST_P(XdsInteropTest, NackedUpstreamKeepsLastGoodConfig) {
   ASSERT_NO_FATAL_FAILURE(expect_next_calls_on(*client, next, 10, "A", "after the nack"));
 
   // The NACK shows in the Upstream's status (`sluice get`, reading the running server's log).
-  // Only C-core names the rejected resource ("resource index 0: backend-a_gloo-system: ...");
-  // grpc-js says "resource index 0" alone, which the recorded NACK cannot map to a name yet.
-  if (GetParam() == client_kind::cpp) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    std::string status;
-    while (true) {
-      auto result = sluice_get(
-          {"upstream", "backend-a", "-n", std::string(resource_namespace), "-o", "json"});
-      ASSERT_EQ(result.exit_code, 0);
-      status = result.out;
-      if (contains(status, "\"state\": \"Rejected\"")) break;
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "the NACK did not reach backend-a's status within 10 s: " << status;
-      std::this_thread::sleep_for(100ms);  // polling interval, bounded by the deadline
-    }
-    EXPECT_TRUE(contains(status, "rejected by xDS client sluice-interop-cpp (Cluster)")) << status;
-    EXPECT_TRUE(contains(status, "LB policy is not supported")) << "the client's words: " << status;
+  // C-core names the rejected resource ("resource index 0: backend-a_gloo-system: ..."); grpc-js
+  // says "resource index 0" alone, which the server's record of the rejected response (its
+  // resource names, in order) maps to backend-a's cluster.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string status;
+  while (true) {
+    auto result = sluice_get(
+        {"upstream", "backend-a", "-n", std::string(resource_namespace), "-o", "json"});
+    ASSERT_EQ(result.exit_code, 0);
+    status = result.out;
+    if (contains(status, "\"state\": \"Rejected\"")) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the NACK did not reach backend-a's status within 10 s: " << status;
+    std::this_thread::sleep_for(100ms);  // polling interval, bounded by the deadline
   }
+  const std::string client_id = GetParam() == client_kind::cpp ? "sluice-interop-cpp"
+                                                               : "sluice-interop-node";
+  EXPECT_TRUE(contains(status, "rejected by xDS client " + client_id + " (Cluster)")) << status;
+  if (GetParam() == client_kind::cpp) {
+    EXPECT_TRUE(contains(status, "LB policy is not supported")) << "the client's words: " << status;
+  } else {
+    EXPECT_TRUE(contains(status, "resource index 0")) << "the client's words: " << status;
+  }
+  // Only the Upstream whose cluster was rejected is blamed.
+  auto other = sluice_get(
+      {"upstream", "backend-b", "-n", std::string(resource_namespace), "-o", "json"});
+  ASSERT_EQ(other.exit_code, 0);
+  EXPECT_FALSE(contains(other.out, "\"state\": \"Rejected\"")) << other.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Clients, XdsInteropTest,

@@ -9,6 +9,7 @@
 
 #include "model/gateway_attribution.hpp"
 #include "model/gateway_route_converter.hpp"
+#include "model/gateway_virtual_host.hpp"
 #include "model/resource.hpp"
 #include "solo/gateway.pb.h"
 #include "solo/gloo.pb.h"
@@ -50,6 +51,14 @@ class world_builder {
   world_builder& secret(const std::string& ns, const std::string& name) {
     return add<gl::Secret>(resource_kind::secret, ns, name,
                            R"({"tls": {"certChain": "cert", "privateKey": "key"}})");
+  }
+  world_builder& vhost_option(const std::string& ns, const std::string& name,
+                              const std::string& json) {
+    return add<gw::VirtualHostOption>(resource_kind::virtual_host_option, ns, name, json);
+  }
+  world_builder& route_option(const std::string& ns, const std::string& name,
+                              const std::string& json) {
+    return add<gw::RouteOption>(resource_kind::route_option, ns, name, json);
   }
   world_builder& settings(const std::string& json) {
     return add<gl::Settings>(resource_kind::settings, "gloo-system", "default", json);
@@ -832,6 +841,121 @@ TEST(GatewayRouteConverterTest, MergeRouteOptionsFillsOnlyUnsetFields) {
   EXPECT_EQ(child.timeout().seconds(), 3);
   EXPECT_EQ(child.host_rewrite(), "child.example.com");
   EXPECT_EQ(child.lb_hash_size(), 1);
+}
+
+TEST(GatewayRouteConverterTest, MergeVirtualHostOptionsFillsOnlyUnsetFields) {
+  gl::VirtualHostOptions inline_options, referenced;
+  inline_options.mutable_retries()->set_retry_on("5xx");
+  referenced.mutable_retries()->set_retry_on("connect-failure");
+  referenced.mutable_header_manipulation()->add_request_headers_to_remove("x-debug");
+  merge_virtual_host_options(inline_options, referenced);
+  EXPECT_EQ(inline_options.retries().retry_on(), "5xx");
+  ASSERT_EQ(inline_options.header_manipulation().request_headers_to_remove_size(), 1);
+}
+
+// F13 (reference gloo.md §1.2 "Options merge precedence"): inline options win, then each
+// referenced options resource in order fills what is still unset; a missing one is a warning.
+TEST(GatewayTranslatorTest, OptionRefsFillUnsetFieldsInlineFirstThenInOrder) {
+  world_builder b;
+  b.gateway("gloo-system", "gw", http_gateway)
+      .route_option("opts", "std-timeouts",
+                    R"({"options": {"timeout": "30s", "retries": {"retryOn": "5xx",
+                                    "numRetries": 3}}})")
+      .route_option("opts", "rewrite", R"({"options": {"timeout": "1s", "prefixRewrite": "/r",
+                                          "retries": {"retryOn": "reset"}}})")
+      .vhost_option("opts", "std-vhost",
+                    R"({"options": {"retries": {"retryOn": "connect-failure"},
+                        "headerManipulation": {"requestHeadersToRemove": ["x-debug"]}}})")
+      .vs("apps", "slow",
+          R"({"virtualHost": {"domains": ["slow.example.com"],
+                "options": {"retries": {"retryOn": "5xx"}},
+                "optionsConfigRefs": {"delegateOptions": [
+                  {"name": "std-vhost", "namespace": "opts"},
+                  {"name": "gone", "namespace": "opts"}]},
+                "routes": [{"matchers": [{"prefix": "/slow"}], "options": {"timeout": "60s"},
+                  "optionsConfigRefs": {"delegateOptions": [
+                    {"name": "std-timeouts", "namespace": "opts"},
+                    {"name": "rewrite", "namespace": "opts"},
+                    {"name": "missing", "namespace": "opts"}]},
+                  "routeAction": {"single": {"upstream": {"name": "slow"}}}}]}})");
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  const auto& vh = proxies[0].proxy.listeners(0).http_listener().virtual_hosts(0);
+  EXPECT_EQ(vh.options().retries().retry_on(), "5xx");  // inline wins
+  ASSERT_EQ(vh.options().header_manipulation().request_headers_to_remove_size(), 1);
+  ASSERT_EQ(vh.routes_size(), 1);
+  const auto& o = vh.routes(0).options();
+  EXPECT_EQ(o.timeout().seconds(), 60);            // inline wins over both refs
+  EXPECT_EQ(o.retries().retry_on(), "5xx");        // the first ref beats the second
+  EXPECT_EQ(o.retries().num_retries(), 3u);        // shallow: the whole retries of the first
+  EXPECT_EQ(o.prefix_rewrite().value(), "/r");     // the second ref fills what is left
+  const auto* r = find_report(report, vs_key("apps", "slow"));
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->errors.empty());
+  ASSERT_EQ(r->warnings.size(), 2u);
+  EXPECT_TRUE(has_message(r->warnings, "list did not find virtualHostOption opts.gone"));
+  EXPECT_TRUE(has_message(r->warnings, "list did not find routeOption opts.missing"));
+}
+
+TEST(GatewayTranslatorTest, ChildRouteOptionRefsBeatTheParentsInlineOptions) {
+  world_builder b;
+  b.gateway("gloo-system", "gw", http_gateway)
+      // No namespace on the ref: the RouteTable's own namespace.
+      .route_option("team", "fast", R"({"options": {"timeout": "2s"}})")
+      .vs("apps", "root",
+          R"({"virtualHost": {"routes": [{"matchers": [{"prefix": "/a"}],
+                "options": {"timeout": "10s", "prefixRewrite": "/p"},
+                "delegateAction": {"ref": {"name": "rt", "namespace": "team"}}}]}})")
+      .rt("team", "rt",
+          R"({"routes": [
+                {"matchers": [{"prefix": "/a/fast"}],
+                 "optionsConfigRefs": {"delegateOptions": [{"name": "fast"}]},
+                 "routeAction": {"single": {"upstream": {"name": "up"}}}},
+                {"matchers": [{"prefix": "/a/slow"}], "name": "slow",
+                 "optionsConfigRefs": {"delegateOptions": [{"name": "absent"}]},
+                 "routeAction": {"single": {"upstream": {"name": "up"}}}}]})");
+  translation_report report;
+  auto proxies = translate_gateways(b.get(), report);
+  ASSERT_EQ(proxies.size(), 1u);
+  const auto& vh = proxies[0].proxy.listeners(0).http_listener().virtual_hosts(0);
+  ASSERT_EQ(vh.routes_size(), 2);
+  // Gloo merges a route's own refs before its parent's options (GWTR/converter.go).
+  EXPECT_EQ(vh.routes(0).options().timeout().seconds(), 2);
+  EXPECT_EQ(vh.routes(0).options().prefix_rewrite().value(), "/p");
+  EXPECT_EQ(vh.routes(1).options().timeout().seconds(), 10);
+  // The missing ref is a warning on the table and, as for every table finding, on the VS.
+  const auto* rt = find_report(report, rt_key("team", "rt"));
+  ASSERT_NE(rt, nullptr);
+  EXPECT_TRUE(has_message(rt->warnings, "list did not find routeOption team.absent "
+                                        "(referenced by route slow"));
+  EXPECT_TRUE(has_message(find_report(report, vs_key("apps", "root"))->warnings,
+                          "on sub route table team.rt: list did not find routeOption team.absent"));
+}
+
+TEST(GatewayTranslatorTest, TranslationListsTheOptionResourcesItRead) {
+  world_builder b;
+  b.route_option("apps", "present", R"({"options": {"timeout": "2s"}})")
+      .vs("apps", "vs",
+          R"({"virtualHost": {
+                "optionsConfigRefs": {"delegateOptions": [{"name": "vho", "namespace": "o"}]},
+                "routes": [{"matchers": [{"prefix": "/a"}],
+                  "delegateAction": {"ref": {"name": "rt"}}}]}})")
+      .rt("apps", "rt",
+          R"({"routes": [{"matchers": [{"prefix": "/a"}],
+                "optionsConfigRefs": {"delegateOptions": [{"name": "present"}, {"name": "x"}]},
+                "directResponseAction": {"status": 200}}]})");
+  const auto* stored = b.get().find(vs_key("apps", "vs"));
+  ASSERT_NE(stored, nullptr);
+  auto t = translate_virtual_service(b.get(), stored->key,
+                                     static_cast<const gw::VirtualService&>(*stored->message));
+  const std::vector<resource_key> expected{
+      {resource_kind::virtual_host_option, "o", "vho"},
+      {resource_kind::route_option, "apps", "present"},
+      {resource_kind::route_option, "apps", "x"}};
+  auto sorted = expected;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(t.option_resources, sorted);
 }
 
 }  // namespace

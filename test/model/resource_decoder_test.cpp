@@ -3,9 +3,11 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <string>
 
 #include "model/decode_scalar.hpp"
+#include "model/resource_kind.hpp"
 #include "solo/enterprise.pb.h"
 #include "solo/gateway.pb.h"
 #include "solo/gloo.pb.h"
@@ -170,7 +172,15 @@ TEST(ResourceDecoderTest, EveryKindDecodesInBothForms) {
        "gloo.solo.io.Endpoint"},
       {resource_kind::auth_config, "configs: [{basicAuth: {realm: r}}]",
        "enterprise.gloo.solo.io.AuthConfig"},
+      {resource_kind::virtual_host_option, "options: {retries: {retryOn: 5xx}}",
+       "gateway.solo.io.VirtualHostOption"},
+      {resource_kind::route_option,
+       "options: {timeout: 30s}\ntargetRefs: [{group: gateway.networking.k8s.io, kind: "
+       "HTTPRoute, name: r}]",
+       "gateway.solo.io.RouteOption"},
   };
+  // Every kind has a case: a kind added to the table is decoded here too.
+  EXPECT_EQ(std::size(cases), resource_kind_count);
   for (const auto& c : cases) {
     const auto& k = info(c.kind);
     SCOPED_TRACE(std::string(k.name));
@@ -199,6 +209,18 @@ TEST(ResourceDecoderTest, EveryKindDecodesInBothForms) {
     ASSERT_TRUE(r2.message);
     EXPECT_EQ(r2.message->GetDescriptor()->full_name(), c.type);
   }
+}
+
+TEST(ResourceDecoderTest, KindTableFollowsTheEnumAndGlooNames) {
+  for (size_t i = 0; i < resource_kind_count; ++i) {
+    EXPECT_EQ(static_cast<size_t>(all_kinds()[i].kind), i);
+  }
+  EXPECT_EQ(all_kinds().size(), resource_kind_count);
+  EXPECT_EQ(parse_kind("vhopts"), resource_kind::virtual_host_option);
+  EXPECT_EQ(parse_kind("VirtualHostOption"), resource_kind::virtual_host_option);
+  EXPECT_EQ(parse_kind("routeoptions"), resource_kind::route_option);
+  EXPECT_EQ(parse_kind("rtopts"), resource_kind::route_option);
+  EXPECT_EQ(info(resource_kind::route_option).group, "gateway.solo.io");
 }
 
 TEST(ResourceDecoderTest, SnakeCaseFieldNamesAreAccepted) {

@@ -191,7 +191,7 @@ TEST(ResourceValidatorTest, ProxyRoutesAndListeners) {
                          "- name: l\n  bindPort: 8080\n  httpListener:\n    virtualHosts:\n"
                          "    - name: vh\n      routes: [{matchers: [{prefix: /}]}]\n"
                          "- name: l2\n  bindPort: 0\n  tcpListener: {tcpHosts: [{destination: "
-                         "{forwardSniClusterName: true}}]}\n"
+                         "{forwardSniClusterName: {}}}]}\n"
                          "- name: l3\n  bindPort: 1\n",
                          resource_kind::proxy);
   ASSERT_EQ(errors.size(), 3u) << describe(errors);

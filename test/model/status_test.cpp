@@ -285,6 +285,41 @@ TEST(StatusTest, NackOnTheProxyRejectsTheProxyAndShowsOnItsSources) {
             Status::Rejected);
 }
 
+// grpc-js (xds-clients.md "NACKs seen"): "resource index N" and nothing else names the resource.
+TEST(StatusTest, NackedResourceNamesFollowTheIndexIntoTheRejectedResponse) {
+  const std::vector<std::string> sent{"a_gloo-system", "b_gloo-system", "c_gloo-system"};
+  EXPECT_EQ(nacked_resource_names("xDS response validation errors: [resource index 1: Cluster "
+                                  "message validation failed: [Unsupported type STATIC]]",
+                                  sent),
+            std::vector<std::string>{"b_gloo-system"});
+  EXPECT_EQ(nacked_resource_names("errors: [resource index 2: x; resource index 0: y; "
+                                  "resource index 2: z]",
+                                  sent),
+            (std::vector<std::string>{"c_gloo-system", "a_gloo-system"}));
+  // An index outside the response, or a bare "resource index", blames nothing.
+  EXPECT_TRUE(nacked_resource_names("resource index 7: bad", sent).empty());
+  EXPECT_TRUE(nacked_resource_names("resource index 99999999999999999999: bad", sent).empty());
+  EXPECT_TRUE(nacked_resource_names("resource index : bad", sent).empty());
+  // No index: only a response holding a single resource can be meant.
+  EXPECT_TRUE(nacked_resource_names("something failed", sent).empty());
+  EXPECT_EQ(nacked_resource_names("something failed", {"listener-::-8080"}),
+            std::vector<std::string>{"listener-::-8080"});
+  EXPECT_TRUE(nacked_resource_names("resource index 0: bad", {}).empty());
+}
+
+TEST(StatusTest, OptionResourcesAreAcceptedAndReportedByTheGateway) {
+  world_builder b;
+  b.add<gw::VirtualHostOption>(resource_kind::virtual_host_option, "vho")
+      .add<gw::RouteOption>(resource_kind::route_option, "ro");
+  auto statuses = build_statuses(b.get(), translation_report{});
+  for (const auto& key : {key_of(resource_kind::virtual_host_option, "vho"),
+                          key_of(resource_kind::route_option, "ro")}) {
+    const auto& s = status_of(statuses, key);
+    EXPECT_EQ(s.state(), Status::Accepted) << key.to_string();
+    EXPECT_EQ(s.reported_by(), "gateway") << key.to_string();
+  }
+}
+
 TEST(StatusTest, ReasonsAreCutAt1024BytesOnACharacterBoundary) {
   world_builder b;
   b.vs("a", "{}");

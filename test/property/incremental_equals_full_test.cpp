@@ -768,6 +768,35 @@ TEST_F(IncrementalTranslatorTest, RouteToMissingUpstreamIsRepairedWhenItAppears)
   EXPECT_TRUE(inc_.report().entries().at(stored.key).warnings.empty());
 }
 
+// A route's delegateOptions reference is a read of the RouteOption: the option appearing
+// later, and each edit of it, must reach the VirtualService's virtual host.
+TEST_F(IncrementalTranslatorTest, RouteOptionRefFollowsTheOptionResource) {
+  const auto& stored = any(resource_kind::virtual_service);
+  auto vs = std::make_shared<gw::VirtualService>();
+  vs->CopyFrom(*stored.message);
+  auto* r = vs->mutable_virtual_host()->add_routes();
+  r->add_matchers()->set_prefix("/opts");
+  r->mutable_direct_response_action()->set_status(200);
+  auto* ref = r->mutable_options_config_refs()->add_delegate_options();
+  ref->set_name("shared-rewrite");
+  ref->set_namespace_(stored.key.ns);
+  apply({bench::make_event(stored.key, vs.get())});
+  ASSERT_EQ(difference(inc_), "");
+
+  const resource_key option_key{resource_kind::route_option, stored.key.ns, "shared-rewrite"};
+  gw::RouteOption option;
+  option.mutable_metadata()->set_name("shared-rewrite");
+  option.mutable_metadata()->set_namespace_(stored.key.ns);
+  option.mutable_options()->mutable_prefix_rewrite()->set_value("/v1/");
+  apply({bench::make_event(option_key, &option)});
+  EXPECT_EQ(difference(inc_), "");
+  option.mutable_options()->mutable_prefix_rewrite()->set_value("/v2/");
+  apply({bench::make_event(option_key, &option)});
+  EXPECT_EQ(difference(inc_), "");
+  apply({bench::make_event(option_key, nullptr)});
+  EXPECT_EQ(difference(inc_), "");
+}
+
 TEST_F(IncrementalTranslatorTest, NewRouteTableWithMatchingLabelsReachesTheSelector) {
   const auto& stored = any(resource_kind::virtual_service);
   auto vs = std::make_shared<gw::VirtualService>();

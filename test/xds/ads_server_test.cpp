@@ -3,6 +3,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -452,6 +458,119 @@ TEST_F(AdsServerTest, ScriptedClientReportsDanglingClusterReference) {
   auto errors = client.consistency_errors();
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find("svc-b"), std::string::npos);
+}
+
+// ---- keepalive: a peer that stops answering is noticed ------------------------------------------
+
+/// A hand-written HTTP/2 peer: opens one ADS stream, sends one DiscoveryRequest, then never
+/// reads or writes again (a crashed or partitioned proxy whose TCP connection stays up).
+class silent_peer {
+ public:
+  explicit silent_peer(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~silent_peer() { ::close(fd_); }
+
+  /// Connection preface, SETTINGS (and the ACK of the server's), one stream with one request.
+  bool open_stream(const envoy::service::discovery::v3::DiscoveryRequest& request) {
+    if (!connected_) return false;
+    std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    out += frame(4, 0, 0, "");  // SETTINGS
+    if (!send_all(out) || !await_server_settings()) return false;
+    std::string headers;
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {":method", "POST"},
+             {":scheme", "http"},
+             {":path",
+              "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"},
+             {":authority", "127.0.0.1"},
+             {"content-type", "application/grpc"},
+             {"te", "trailers"}}) {
+      // HPACK literal header field without indexing, new name (RFC 7541 §6.2.2); short strings.
+      headers += '\0';
+      headers += static_cast<char>(name.size());
+      headers += name;
+      headers += static_cast<char>(value.size());
+      headers += value;
+    }
+    const std::string body = request.SerializeAsString();
+    std::string message(5, '\0');  // gRPC message prefix: uncompressed, 4-byte length
+    for (int i = 0; i < 4; ++i) message[1 + i] = static_cast<char>((body.size() >> (24 - 8 * i)) & 0xff);
+    message += body;
+    return send_all(frame(4, 1, 0, "") + frame(1, 4, 1, headers) + frame(0, 0, 1, message));
+  }
+
+ private:
+  static std::string frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+    std::string f;
+    const auto n = static_cast<uint32_t>(payload.size());
+    f += static_cast<char>((n >> 16) & 0xff);
+    f += static_cast<char>((n >> 8) & 0xff);
+    f += static_cast<char>(n & 0xff);
+    f += static_cast<char>(type);
+    f += static_cast<char>(flags);
+    for (int i = 3; i >= 0; --i) f += static_cast<char>((stream >> (8 * i)) & 0xff);
+    return f + payload;
+  }
+
+  bool send_all(const std::string& bytes) {
+    for (size_t done = 0; done < bytes.size();) {
+      auto n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  /// Reads until the server's first SETTINGS frame (not an ACK) has arrived, bounded.
+  bool await_server_settings() {
+    std::string in;
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (size_t at = 0; at + 9 <= in.size();) {
+        const size_t len = (static_cast<uint8_t>(in[at]) << 16) | (static_cast<uint8_t>(in[at + 1]) << 8)
+                           | static_cast<uint8_t>(in[at + 2]);
+        if (in[at + 3] == 4 && (in[at + 4] & 1) == 0) return true;
+        at += 9 + len;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      in.append(buf, static_cast<size_t>(n));
+    }
+    return false;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST_F(AdsServerTest, KeepaliveClosesTheStreamOfAPeerThatStoppedAnswering) {
+  server_->stop();
+  // The stall watchdog is off, so only keepalive can notice the silent peer.
+  start({.listen = "127.0.0.1:0",
+         .stall_timeout = 0ms,
+         .keepalive_time = 100ms,
+         .keepalive_timeout = 200ms});
+  server_->publish(gateway_snapshot(role_a, {"svc-a"}));
+  server_->open_gate();
+  envoy::service::discovery::v3::DiscoveryRequest request;
+  request.set_type_url(std::string(cluster_type));
+  request.mutable_node()->set_id("silent-envoy");
+  (*request.mutable_node()->mutable_metadata()->mutable_fields())["role"].set_string_value(role_a);
+  silent_peer peer(port_);
+  ASSERT_TRUE(peer.open_stream(request));
+  ASSERT_TRUE(wait_streams(1)) << "the silent peer's stream was never attached";
+  // The peer never answers the server's keepalive ping: the server closes the connection.
+  EXPECT_TRUE(wait_streams(0)) << "the stream of a peer that stopped answering stayed open";
+  EXPECT_EQ(server_->metrics().streams_stalled, 0u);
 }
 
 }  // namespace

@@ -1114,7 +1114,7 @@ TEST(ProxyTranslatorTest, ForwardSniClusterNameUsesTheSniClusterFilter) {
   world_builder b;
   b.gateway("gloo-system", "tcp", R"({"bindPort": 9000, "tcpGateway": {"tcpHosts": [
           {"name": "sni", "sslConfig": {"sniDomains": ["db.example.com"]},
-           "destination": {"forwardSniClusterName": true}}]}})");
+           "destination": {"forwardSniClusterName": {}}}]}})");
   model::translation_report report;
   auto proxies = model::translate_gateways(b.get(), report);
   ASSERT_EQ(proxies.size(), 1u);
@@ -1290,6 +1290,36 @@ TEST(ErrorIsolationTest, BadSettingsFieldFallsBackToDefaults) {
   expect_isolated(two_hosts, [](world_builder& b) {
     b.settings(R"({"extauth": {"extauthzServerRef": "not-an-object"}})");
   }, {resource_kind::settings, "gloo-system", "default"});
+}
+
+// F15 (reference gloo.md §3.2 "Misconfigured node snapshot"): an Envoy without role is told why.
+TEST(ProxyTranslatorTest, MisconfiguredNodeSnapshotAnswersEveryRequestWith500) {
+  auto snap = misconfigured_node_snapshot();
+  EXPECT_EQ(snap->key, "misconfigured-node");
+  EXPECT_EQ(check_snapshot(*snap), std::vector<std::string>{});
+  auto l = get<listener_v3::Listener>(*snap, listener_type, "listener-for-invalid-envoy");
+  EXPECT_EQ(l.address().socket_address().address(), "::");
+  EXPECT_EQ(l.address().socket_address().port_value(), 8080u);
+  ASSERT_EQ(l.filter_chains_size(), 1);
+  envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager hcm;
+  ASSERT_TRUE(l.filter_chains(0).filters(0).typed_config().UnpackTo(&hcm));
+  EXPECT_EQ(hcm.rds().route_config_name(), "routes-for-invalid-envoy");
+  auto rc = get<route_v3::RouteConfiguration>(*snap, route_type, "routes-for-invalid-envoy");
+  ASSERT_EQ(rc.virtual_hosts_size(), 1);
+  ASSERT_EQ(rc.virtual_hosts(0).routes_size(), 1);
+  const auto& r = rc.virtual_hosts(0).routes(0);
+  EXPECT_EQ(r.match().prefix(), "/");
+  EXPECT_EQ(r.direct_response().status(), 500u);
+  EXPECT_EQ(r.direct_response().body().inline_string(),
+            "Invalid Envoy Bootstrap Configuration. Please refer to Gloo documentation "
+            "https://gloo.solo.io/");
+  EXPECT_TRUE(snap->of(cluster_type).items.empty());
+  auto v4 = misconfigured_node_snapshot(true);
+  EXPECT_EQ(get<listener_v3::Listener>(*v4, listener_type, "listener-for-invalid-envoy")
+                .address()
+                .socket_address()
+                .address(),
+            "0.0.0.0");
 }
 
 }  // namespace
