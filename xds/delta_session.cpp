@@ -259,9 +259,16 @@ std::optional<delta_response> delta_session::evaluate(std::string_view type_url,
       to_send.push_back(r);
     }
   }
+  // Route configurations and load assignments are children: Envoy drops them itself when it
+  // unsubscribes, which it does only once no active or warming parent uses them. Removing one
+  // it is still subscribed to could pull the routes from under a listener that is active while
+  // its successor warms (the successor's ACK arrives before its new route configuration), so a
+  // subscribed child is never removed from here.
+  const bool child_type = type_url == route_type || type_url == endpoint_type;
   std::set<std::string> removed;
   for (const auto& [name, h] : held) {
-    if (!target.contains(name) && !keep.contains(name) && !state.reconnect_barrier) {
+    if (!target.contains(name) && !keep.contains(name) && !state.reconnect_barrier &&
+        !(child_type && !state.wildcard && state.names.contains(name))) {
       removed.insert(name);
     }
   }
