@@ -238,20 +238,8 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     return cursors.error();
   }
   auto initial = std::make_shared<model::world>();
-  for (const auto& row : *state) {
-    sluice::v1::Event ev;
-    ev.set_seq(row.seq());
-    ev.set_kind(row.kind());
-    ev.set_namespace_(row.namespace_());
-    ev.set_name(row.name());
-    ev.set_op(sluice::v1::EVENT_OP_UPSERT);
-    ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
-    ev.set_resource(row.resource());
-    ev.set_content_hash(row.content_hash());
-    ev.set_origin(row.origin());
-    if (auto ok = apply_event(*initial, ev); !ok) {
-      return ok.error();
-    }
+  if (auto ok = model::apply_state_rows(*initial, *state); !ok) {
+    return ok.error();
   }
   initial->set_watermark(p->log->last_seq());
   log::actors()->info("restored from log resources={} last_seq={}", initial->size(),

@@ -32,22 +32,6 @@ namespace {
 
 namespace pb = google::protobuf;
 
-/// The event a state row stands for: how control_plane restores the world at startup, so a
-/// world rebuilt from a checkpoint is the one the server started with.
-sluice::v1::Event event_of_row(const sluice::v1::StateRecord& row) {
-  sluice::v1::Event ev;
-  ev.set_seq(row.seq());
-  ev.set_kind(row.kind());
-  ev.set_namespace_(row.namespace_());
-  ev.set_name(row.name());
-  ev.set_op(sluice::v1::EVENT_OP_UPSERT);
-  ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
-  ev.set_resource(row.resource());
-  ev.set_content_hash(row.content_hash());
-  ev.set_origin(row.origin());
-  return ev;
-}
-
 std::optional<model::resource_key> key_of(const sluice::v1::Event& ev) {
   auto kind = model::parse_kind(ev.kind());
   if (!kind) {
@@ -406,7 +390,7 @@ caf::expected<replayed_world> log_replayer::world_at(uint64_t seq) const {
   replayed_world out;
   out.checkpoint_seq = checkpoint->seq;
   for (const auto& row : *rows) {
-    if (auto ok = apply_event(out.world, event_of_row(row)); !ok) {
+    if (auto ok = apply_event(out.world, model::event_of_state_row(row)); !ok) {
       ++out.apply_errors;
       log::store()->warn("checkpoint row not applied seq={} error={}", checkpoint->seq,
                          describe(ok.error()));

@@ -7,39 +7,6 @@
 
 namespace sluice::actors {
 
-caf::expected<void> apply_event(model::world& w, const sluice::v1::Event& ev) {
-  w.set_watermark(ev.seq());
-  if (ev.verdict() != sluice::v1::VERDICT_ACCEPTED) {
-    return {};
-  }
-  auto kind = model::parse_kind(ev.kind());
-  if (!kind) {
-    return make_error(ec::invalid_resource,
-                      "event seq " + std::to_string(ev.seq()) + " has unknown kind " + ev.kind());
-  }
-  model::resource_key key{*kind, ev.namespace_(), ev.name()};
-  if (ev.op() == sluice::v1::EVENT_OP_DELETE) {
-    w.erase(key);
-    return {};
-  }
-  if (ev.op() != sluice::v1::EVENT_OP_UPSERT) {
-    return {};
-  }
-  auto msg = model::new_message(*kind);
-  if (!msg->ParseFromString(ev.resource())) {
-    return make_error(ec::storage_error, "event seq " + std::to_string(ev.seq()) + " ("
-                                             + key.to_string() + ") does not parse");
-  }
-  model::stored_resource r;
-  r.key = std::move(key);
-  r.message = std::shared_ptr<const google::protobuf::Message>(std::move(msg));
-  r.content_hash = ev.content_hash();
-  r.seq = ev.seq();
-  r.origin = ev.origin();
-  w.put(std::move(r));
-  return {};
-}
-
 void log_report_changes(std::string_view who, const model::translation_report& report,
                         std::map<model::resource_key, model::resource_report>& last) {
   std::map<model::resource_key, model::resource_report> now;

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "actors/actor_types.hpp"
+#include "model/event_world.hpp"
 #include "model/gateway_translator.hpp"
 #include "model/translation_report.hpp"
 #include "xds/incremental_translator.hpp"
@@ -62,9 +63,8 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
                                             std::shared_ptr<const model::world> initial,
                                             xds_actor xds, world_hooks hooks);
 
-/// Applies one committed event to a world. Returns an error for an accepted upsert whose bytes
-/// do not parse (a corrupt log), which the caller must report.
-[[nodiscard]] caf::expected<void> apply_event(model::world& w, const sluice::v1::Event& ev);
+/// How an event changes a world lives in model/event_world.hpp; actors code calls it unqualified.
+using model::apply_event;
 
 /// Logs each resource's errors and warnings that differ from `last` (at warn), and the
 /// resources whose problems went away (at info); updates `last`.

@@ -27,6 +27,7 @@
 #include "actors/world_actor.hpp"
 #include "cli/commands.hpp"
 #include "envoy/config/cluster/v3/cluster.pb.h"
+#include "model/event_world.hpp"
 #include "model/error.hpp"
 #include "model/gateway_attribution.hpp"
 #include "model/logging.hpp"
@@ -281,20 +282,8 @@ caf::expected<loaded> load(const std::string& data_dir) {
   }
   loaded out;
   // The same restore the server does at startup (actors/control_plane.cpp).
-  for (const auto& row : *rows) {
-    sluice::v1::Event ev;
-    ev.set_seq(row.seq());
-    ev.set_kind(row.kind());
-    ev.set_namespace_(row.namespace_());
-    ev.set_name(row.name());
-    ev.set_op(sluice::v1::EVENT_OP_UPSERT);
-    ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
-    ev.set_resource(row.resource());
-    ev.set_content_hash(row.content_hash());
-    ev.set_origin(row.origin());
-    if (auto ok = actors::apply_event(out.world, ev); !ok) {
-      return ok.error();
-    }
+  if (auto ok = model::apply_state_rows(out.world, *rows); !ok) {
+    return ok.error();
   }
   out.world.set_watermark((*log)->last_seq());
   out.translation = xds::translate_world(out.world);

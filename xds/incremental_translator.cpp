@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "model/event_world.hpp"
 #include "model/error.hpp"
 #include "model/gateway_attribution.hpp"
 #include "model/logging.hpp"
@@ -798,34 +799,17 @@ void incremental_translator::reset(model::world w) {
 
 caf::expected<void> incremental_translator::apply(const sluice::v1::Event& ev) {
   set_watermark(ev.seq());
-  if (ev.verdict() != sluice::v1::VERDICT_ACCEPTED) {
-    return {};
+  auto change = model::change_of(ev);
+  if (!change) {
+    return change.error();
   }
-  auto kind = model::parse_kind(ev.kind());
-  if (!kind) {
-    return make_error(ec::invalid_resource,
-                      "event seq " + std::to_string(ev.seq()) + " has unknown kind " + ev.kind());
+  if (*change) {
+    if ((*change)->upsert) {
+      put(std::move(*(*change)->upsert));
+    } else {
+      erase((*change)->key);
+    }
   }
-  model::resource_key key{*kind, ev.namespace_(), ev.name()};
-  if (ev.op() == sluice::v1::EVENT_OP_DELETE) {
-    erase(key);
-    return {};
-  }
-  if (ev.op() != sluice::v1::EVENT_OP_UPSERT) {
-    return {};
-  }
-  auto msg = model::new_message(*kind);
-  if (!msg->ParseFromString(ev.resource())) {
-    return make_error(ec::storage_error, "event seq " + std::to_string(ev.seq()) + " (" +
-                                             key.to_string() + ") does not parse");
-  }
-  model::stored_resource r;
-  r.key = std::move(key);
-  r.message = std::shared_ptr<const google::protobuf::Message>(std::move(msg));
-  r.content_hash = ev.content_hash();
-  r.seq = ev.seq();
-  r.origin = ev.origin();
-  put(std::move(r));
   return {};
 }
 
