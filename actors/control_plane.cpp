@@ -450,8 +450,10 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
 
   // 3. The actors, downstream first so every handle exists before anything flows.
   p->xds = sys.spawn(xds_actor_impl, p->server, p->served);
-  p->world = sys.spawn(world_actor_impl, std::shared_ptr<const model::world>(initial), p->xds,
-                       hooks);
+  // Detached: a cold translation of a large world takes seconds and must not hold one of the
+  // scheduler's few threads (the kind actors and the xDS actor run there).
+  p->world = sys.spawn<caf::detached>(
+      world_actor_impl, std::shared_ptr<const model::world>(initial), p->xds, hooks);
   p->journal = sys.spawn<caf::detached>(configured_journal_impl, p->log, p->world,
                                          options.journal, std::shared_ptr<journal_counters>{});
   caf::anon_send(p->xds, atom::record_v, p->journal);
