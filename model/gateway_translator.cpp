@@ -88,9 +88,6 @@ class gateway_translation {
                                                               bool ssl, bool warn_ssl_mismatch);
   placement place(const std::string& where, const std::vector<const stored_resource*>& selected,
                   bool tls_from_vs);
-  std::optional<std::string> tls_secret_problem(const gl::SslConfig& c, const std::string& ns,
-                                                bool& is_error) const;
-  gl::TcpListener tcp_listener(const resource_key& key, const gw::TcpGateway& tcp) const;
   void hybrid(const resource_key& key, const gw::HybridGateway& h, listener_draft& draft);
   void warn_isolation(const resource_key& key, const gw::Gateway& g);
 
@@ -175,9 +172,12 @@ std::vector<const stored_resource*> gateway_translation::select_virtual_services
   return out;
 }
 
-std::optional<std::string> gateway_translation::tls_secret_problem(const gl::SslConfig& c,
-                                                                   const std::string& ns,
-                                                                   bool& is_error) const {
+}  // namespace
+
+std::optional<std::string> tls_secret_problem(const world& w,
+                                              const gateway_translation_options& options,
+                                              const gl::SslConfig& c, const std::string& ns,
+                                              bool& is_error) {
   if (c.has_sds()) {
     is_error = true;
     return std::string(
@@ -189,9 +189,9 @@ std::optional<std::string> gateway_translation::tls_secret_problem(const gl::Ssl
   }
   const std::string secret_ns =
       c.secret_ref().namespace_().empty() ? ns : c.secret_ref().namespace_();
-  const auto* secret = world_.get<gl::Secret>(resource_kind::secret, secret_ns, c.secret_ref().name());
+  const auto* secret = w.get<gl::Secret>(resource_kind::secret, secret_ns, c.secret_ref().name());
   if (secret == nullptr) {
-    is_error = !options_.warn_missing_tls_secret;
+    is_error = !options.warn_missing_tls_secret;
     return "SSL secret " + ref_key(secret_ns, c.secret_ref().name()) + " not found";
   }
   if (!secret->has_tls()) {
@@ -206,6 +206,8 @@ std::optional<std::string> gateway_translation::tls_secret_problem(const gl::Ssl
   }
   return std::nullopt;
 }
+
+namespace {
 
 placement gateway_translation::place(const std::string& where,
                                      const std::vector<const stored_resource*>& selected,
@@ -263,7 +265,7 @@ placement gateway_translation::place(const std::string& where,
         ssl.mutable_one_way_tls()->set_value(*options_.one_way_tls);
       }
       bool is_error = false;
-      if (auto p = tls_secret_problem(ssl, stored->key.ns, is_error)) {
+      if (auto p = tls_secret_problem(world_, options_, ssl, stored->key.ns, is_error)) {
         const std::string message = "sslConfig: " + *p + "; " + where +
                                     " does not serve this virtual service until this is fixed";
         if (is_error) {
@@ -341,8 +343,10 @@ placement gateway_translation::place(const std::string& where,
   return out;
 }
 
-gl::TcpListener gateway_translation::tcp_listener(const resource_key& key,
-                                                  const gw::TcpGateway& tcp) const {
+}  // namespace
+
+gl::TcpListener tcp_listener_for(const resource_key& key, const gw::TcpGateway& tcp,
+                                 const gateway_translation_options& options) {
   gl::TcpListener tl;
   *tl.mutable_tcp_hosts() = tcp.tcp_hosts();
   for (auto& host : *tl.mutable_tcp_hosts()) {
@@ -362,8 +366,8 @@ gl::TcpListener gateway_translation::tcp_listener(const resource_key& key,
     if (dest->has_upstream_group() && dest->upstream_group().namespace_().empty()) {
       dest->mutable_upstream_group()->set_namespace_(key.ns);
     }
-    if (host.has_ssl_config() && !host.ssl_config().has_one_way_tls() && options_.one_way_tls) {
-      host.mutable_ssl_config()->mutable_one_way_tls()->set_value(*options_.one_way_tls);
+    if (host.has_ssl_config() && !host.ssl_config().has_one_way_tls() && options.one_way_tls) {
+      host.mutable_ssl_config()->mutable_one_way_tls()->set_value(*options.one_way_tls);
     }
   }
   if (tcp.has_options()) {
@@ -371,6 +375,8 @@ gl::TcpListener gateway_translation::tcp_listener(const resource_key& key,
   }
   return tl;
 }
+
+namespace {
 
 // Checks a hybrid matcher's shape (Gloo's Matcher: sslConfig, sourcePrefixRanges,
 // passthroughCipherSuites); returns what is wrong.
@@ -490,7 +496,7 @@ void gateway_translation::hybrid(const resource_key& key, const gw::HybridGatewa
         fail("tcpGateway: " + *p);
         continue;
       }
-      d.tcp = tcp_listener(key, tcp);
+      d.tcp = tcp_listener_for(key, tcp, options_);
     }
     if (has_ssl) {
       d.ssl_configurations.push_back(std::move(ssl));
@@ -556,7 +562,7 @@ std::optional<listener_draft> gateway_translation::listener_for(const stored_res
       return draft;
     }
     case gw::Gateway::kTcpGateway:
-      *l.mutable_tcp_listener() = tcp_listener(key, g.tcp_gateway());
+      *l.mutable_tcp_listener() = tcp_listener_for(key, g.tcp_gateway(), options_);
       return draft;
     case gw::Gateway::kHybridGateway:
       warn_isolation(key, g);

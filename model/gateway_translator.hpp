@@ -10,6 +10,7 @@
 
 #include "model/translation_report.hpp"
 #include "model/world.hpp"
+#include "solo/gateway.pb.h"
 #include "solo/gloo.pb.h"
 
 namespace sluice::model {
@@ -46,6 +47,21 @@ struct gateway_translation_options {
 /// unchanged when apply_settings is off or there is no such Settings.
 [[nodiscard]] gateway_translation_options effective_gateway_options(
     const world& w, const gateway_translation_options& options);
+
+/// A TcpGateway's listener: its hosts, with the Gateway's namespace filled into destination refs
+/// that name none, and Settings' default oneWayTls where a host's sslConfig sets none. Shared by
+/// the full and the incremental translators.
+[[nodiscard]] ::gloo::solo::io::TcpListener tcp_listener_for(
+    const resource_key& gateway, const ::gateway::solo::io::TcpGateway& tcp,
+    const gateway_translation_options& options);
+
+/// What keeps a listener's sslConfig from being served, or nullopt: an external SDS server, or
+/// a secretRef to a missing, non-TLS or empty Secret (`ns` is the holder's namespace, used when
+/// the ref names none). `is_error` says whether it is an error or, for a missing Secret with
+/// Settings' warnMissingTlsSecret, a warning.
+[[nodiscard]] std::optional<std::string> tls_secret_problem(
+    const world& w, const gateway_translation_options& options, const ::gloo::solo::io::SslConfig& c,
+    const std::string& ns, bool& is_error);
 
 struct translated_proxy {
   std::string role;              ///< "<namespace>~<proxyName>", the xDS snapshot key

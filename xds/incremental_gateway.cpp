@@ -23,72 +23,6 @@ const gw::Gateway& gateway_of(const gateway_entry& g) {
 
 std::string where_of(const gateway_entry& g) { return "gateway " + model::ref_key(g.key); }
 
-// model/gateway_translator.cpp tcp_listener: hosts with the Gateway's namespace filled in.
-gl::TcpListener tcp_listener_of(const resource_key& key, const gw::TcpGateway& tcp,
-                                const model::gateway_translation_options& options) {
-  gl::TcpListener tl;
-  *tl.mutable_tcp_hosts() = tcp.tcp_hosts();
-  for (auto& host : *tl.mutable_tcp_hosts()) {
-    auto* dest = host.mutable_destination();
-    if (dest->has_single() && dest->single().has_upstream() &&
-        dest->single().upstream().namespace_().empty()) {
-      dest->mutable_single()->mutable_upstream()->set_namespace_(key.ns);
-    }
-    if (dest->has_multi()) {
-      for (auto& d : *dest->mutable_multi()->mutable_destinations()) {
-        if (d.destination().has_upstream() && d.destination().upstream().namespace_().empty()) {
-          d.mutable_destination()->mutable_upstream()->set_namespace_(key.ns);
-        }
-      }
-    }
-    if (dest->has_upstream_group() && dest->upstream_group().namespace_().empty()) {
-      dest->mutable_upstream_group()->set_namespace_(key.ns);
-    }
-    if (host.has_ssl_config() && !host.ssl_config().has_one_way_tls() && options.one_way_tls) {
-      host.mutable_ssl_config()->mutable_one_way_tls()->set_value(*options.one_way_tls);
-    }
-  }
-  if (tcp.has_options()) {
-    *tl.mutable_options() = tcp.options();
-  }
-  return tl;
-}
-
-// model/gateway_translator.cpp tls_secret_problem.
-std::optional<std::string> tls_secret_problem(const model::world& w,
-                                              const model::gateway_translation_options& options,
-                                              const gl::SslConfig& c, const std::string& ns,
-                                              bool& is_error) {
-  if (c.has_sds()) {
-    is_error = true;
-    return std::string(
-        "sslConfig.sds (an external SDS server) is not supported; use secretRef (which sluice can "
-        "serve over SDS) or sslFiles");
-  }
-  if (!c.has_secret_ref()) {
-    return std::nullopt;
-  }
-  const std::string secret_ns =
-      c.secret_ref().namespace_().empty() ? ns : c.secret_ref().namespace_();
-  const auto* secret =
-      w.get<gl::Secret>(resource_kind::secret, secret_ns, c.secret_ref().name());
-  if (secret == nullptr) {
-    is_error = !options.warn_missing_tls_secret;
-    return "SSL secret " + model::ref_key(secret_ns, c.secret_ref().name()) + " not found";
-  }
-  if (!secret->has_tls()) {
-    is_error = true;
-    return "SSL secret " + model::ref_key(secret_ns, c.secret_ref().name()) +
-           " is not a TLS secret (it needs tls.certChain and tls.privateKey)";
-  }
-  if (secret->tls().cert_chain().empty() || secret->tls().private_key().empty()) {
-    is_error = true;
-    return "SSL secret " + model::ref_key(secret_ns, c.secret_ref().name()) +
-           " has no certificate chain and private key, which a server needs";
-  }
-  return std::nullopt;
-}
-
 void insert_sorted(std::vector<resource_key>& v, const resource_key& k) {
   auto i = std::lower_bound(v.begin(), v.end(), k);
   if (i == v.end() || *i != k) {
@@ -206,7 +140,7 @@ void incremental_translator::state::gateway_header(gateway_entry& g) {
     }
     case gw::Gateway::kTcpGateway:
       g.has_listener = true;
-      *l.mutable_tcp_listener() = tcp_listener_of(key, gwm.tcp_gateway(), gopt);
+      *l.mutable_tcp_listener() = model::tcp_listener_for(key, gwm.tcp_gateway(), gopt);
       break;
     case gw::Gateway::kHybridGateway:
       // Handled by translate_world (see flush); never here.
@@ -272,7 +206,7 @@ void incremental_translator::state::compute_placement(const gateway_entry& g,
       p.ssl.mutable_one_way_tls()->set_value(*gopt.one_way_tls);
     }
     bool is_error = false;
-    if (auto problem = tls_secret_problem(world, gopt, p.ssl, stored.key.ns, is_error)) {
+    if (auto problem = model::tls_secret_problem(world, gopt, p.ssl, stored.key.ns, is_error)) {
       p.secret_problem = std::make_pair(is_error, "sslConfig: " + *problem + "; " + where_of(g) +
                                                       " does not serve this virtual service "
                                                       "until this is fixed");
