@@ -27,6 +27,7 @@
 #include "actors/world_actor.hpp"
 #include "cli/commands.hpp"
 #include "envoy/config/cluster/v3/cluster.pb.h"
+#include "model/redaction.hpp"
 #include "model/event_world.hpp"
 #include "model/error.hpp"
 #include "model/gateway_attribution.hpp"
@@ -528,7 +529,7 @@ std::unique_ptr<pb::Message> decorated(const item& it, const loaded& state) {
     // command should not put keys on a terminal or in a ticket.
     auto& secret = static_cast<gl::Secret&>(*copy);
     if (secret.has_tls() && !secret.tls().private_key().empty()) {
-      secret.mutable_tls()->set_private_key("[redacted]");
+      secret.mutable_tls()->set_private_key(model::redacted(secret.tls().private_key()));
     }
   }
   return copy;
@@ -537,37 +538,6 @@ std::unique_ptr<pb::Message> decorated(const item& it, const loaded& state) {
 json parsed(const std::string& text) {
   auto j = json::parse(text, nullptr, false);
   return j.is_discarded() ? json::object() : j;
-}
-
-// Envoy redacts sensitive fields in its config dump; so does this one (the inline data of private
-// keys, passwords, session ticket keys and generic secrets, which Gloo inlines into LDS and CDS).
-void redact(json& j) {
-  static const std::set<std::string> sensitive = {"privateKey", "password", "keys", "secret"};
-  if (j.is_object()) {
-    for (auto& [k, v] : j.items()) {
-      if (sensitive.count(k) > 0) {
-        auto scrub = [](json& source) {
-          for (const char* inline_field : {"inlineString", "inlineBytes"}) {
-            if (source.is_object() && source.contains(inline_field)) {
-              source[inline_field] = "[redacted]";
-            }
-          }
-        };
-        if (v.is_array()) {
-          for (auto& e : v) {
-            scrub(e);
-          }
-        } else {
-          scrub(v);
-        }
-      }
-      redact(v);
-    }
-  } else if (j.is_array()) {
-    for (auto& e : j) {
-      redact(e);
-    }
-  }
 }
 
 // A plain YAML scalar with this text would read back as a number, bool or null; proto3 JSON
@@ -714,7 +684,7 @@ json dumped(const xds::xds_resource& r) {
   for (auto& [k, v] : body.items()) {
     out[k] = v;
   }
-  redact(out);
+  model::redact_envoy_json(out);  // as Envoy's config dump does
   return out;
 }
 

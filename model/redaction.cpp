@@ -46,6 +46,38 @@ void redact_fields(json& j) {
   }
 }
 
+template <class Json>
+void redact_envoy_json_impl(Json& resource) {
+  static const std::set<std::string> sensitive = {"privateKey", "password", "keys", "secret",
+                                                  "sessionTicketKeys"};
+  if (resource.is_object()) {
+    for (auto& [k, v] : resource.items()) {
+      if (sensitive.count(k) > 0) {
+        auto scrub = [](Json& source) {
+          for (const char* inline_field : {"inlineString", "inlineBytes"}) {
+            if (source.is_object() && source.contains(inline_field) &&
+                source[inline_field].is_string()) {
+              source[inline_field] = redacted(source[inline_field].template get<std::string>());
+            }
+          }
+        };
+        if (v.is_array()) {
+          for (auto& e : v) {
+            scrub(e);
+          }
+        } else {
+          scrub(v);
+        }
+      }
+      redact_envoy_json_impl(v);
+    }
+  } else if (resource.is_array()) {
+    for (auto& e : resource) {
+      redact_envoy_json_impl(e);
+    }
+  }
+}
+
 }  // namespace
 
 std::string redacted(std::string_view value) {
@@ -66,35 +98,8 @@ void redact_gloo_json(std::string_view kind, json& resource) {
   redact_fields(resource);
 }
 
-void redact_envoy_json(json& resource) {
-  static const std::set<std::string> sensitive = {"privateKey", "password", "keys", "secret",
-                                                  "sessionTicketKeys"};
-  if (resource.is_object()) {
-    for (auto& [k, v] : resource.items()) {
-      if (sensitive.count(k) > 0) {
-        auto scrub = [](json& source) {
-          for (const char* inline_field : {"inlineString", "inlineBytes"}) {
-            if (source.is_object() && source.contains(inline_field) &&
-                source[inline_field].is_string()) {
-              source[inline_field] = redacted(source[inline_field].get<std::string>());
-            }
-          }
-        };
-        if (v.is_array()) {
-          for (auto& e : v) {
-            scrub(e);
-          }
-        } else {
-          scrub(v);
-        }
-      }
-      redact_envoy_json(v);
-    }
-  } else if (resource.is_array()) {
-    for (auto& e : resource) {
-      redact_envoy_json(e);
-    }
-  }
-}
+void redact_envoy_json(json& resource) { redact_envoy_json_impl(resource); }
+
+void redact_envoy_json(nlohmann::ordered_json& resource) { redact_envoy_json_impl(resource); }
 
 }  // namespace sluice::model

@@ -22,5 +22,6 @@ void redact_gloo_json(std::string_view kind, nlohmann::json& resource);
 /// ticket keys and generic secrets (the fields Envoy marks sensitive), which Gloo inlines into
 /// LDS and CDS.
 void redact_envoy_json(nlohmann::json& resource);
+void redact_envoy_json(nlohmann::ordered_json& resource);  ///< the same, key order kept
 
 }  // namespace sluice::model
