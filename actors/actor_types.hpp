@@ -51,18 +51,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(sluice::actors::client_response_ptr)
 
 namespace sluice::actors {
 
-/// The world actor: applies committed events in seq order and drives translation.
-using world_actor = caf::typed_actor<
-    // Events the journal committed, in seq order.
-    caf::reacts_to<atom::committed, event_batch_ptr>,
-    // The named kind finished its initial sync of every source.
-    caf::reacts_to<atom::synced, std::string>,
-    // (to itself) translate now: everything already in the mailbox has been applied, so a burst
-    // of batches costs one translation.
-    caf::reacts_to<atom::translate>,
-    // (to itself) hand the latest translation outcome to the hook (throttled).
-    caf::reacts_to<atom::status>>;
-
 /// The journal: the single writer of the event log, and the only source of order.
 using journal_actor = caf::typed_actor<
     // Append events and cursors in one synced batch; replies with the last seq written.
@@ -73,6 +61,20 @@ using journal_actor = caf::typed_actor<
     caf::reacts_to<atom::record, client_response_ptr>,
     // Record published versions of a snapshot.
     caf::reacts_to<atom::record, xds::snapshot_ptr>>;
+
+/// The world actor: applies committed events in seq order and drives translation.
+using world_actor = caf::typed_actor<
+    // Events the journal committed, in seq order.
+    caf::reacts_to<atom::committed, event_batch_ptr>,
+    // The named kind finished its initial sync of every source.
+    caf::reacts_to<atom::synced, std::string>,
+    // (to itself) translate now: everything already in the mailbox has been applied, so a burst
+    // of batches costs one translation.
+    caf::reacts_to<atom::translate>,
+    // (to itself) hand the latest translation outcome to the hook (throttled).
+    caf::reacts_to<atom::status>,
+    // Where to append reverts (the journal is spawned after this actor).
+    caf::reacts_to<atom::record, journal_actor>>;
 
 /// The xDS actor: owns the ADS server's snapshot feed.
 using xds_actor = caf::typed_actor<

@@ -539,7 +539,8 @@ caf::expected<log_diff> log_replayer::diff(uint64_t from, uint64_t to,
   std::deque<sluice::v1::Event> between;
   if (auto advanced = advance(*w, to,
                               [&](const sluice::v1::Event& ev) {
-                                if (ev.verdict() == sluice::v1::VERDICT_ACCEPTED
+                                if ((ev.verdict() == sluice::v1::VERDICT_ACCEPTED
+                                     || ev.verdict() == sluice::v1::VERDICT_REVERTED)
                                     && (ev.op() == sluice::v1::EVENT_OP_UPSERT
                                         || ev.op() == sluice::v1::EVENT_OP_DELETE)) {
                                   between.push_back(ev);

@@ -6,6 +6,15 @@
 /// until every kind reported its initial sync (startup gating); then every snapshot goes out and
 /// the xDS actor is told to open the gate. After that only snapshots whose content changed are
 /// published.
+///
+/// Translation rejections keep the last accepted form (issue #3): after a flush, every resource
+/// changed since the last look that now has translation errors (a domain conflict its edit
+/// introduced, a delegation cycle) and that earlier translated cleanly in another form is put
+/// back: the actor appends a VERDICT_REVERTED event carrying that clean form and the errors, and
+/// holds publishing until the event is back from the journal and translated. So no client ever
+/// sees the resource's virtual host vanish, the log says what happened, replay reproduces it and
+/// a restart keeps it (the state rows hold the reverted form and the rejection). A resource that
+/// never translated cleanly has nothing to go back to and stays out, as before.
 
 #include <chrono>
 #include <functional>
@@ -57,6 +66,14 @@ struct world_actor_state {
   bool outcome_dirty = false;  ///< flushed since the report was last looked at
   bool outcome_scheduled = false;
   std::chrono::steady_clock::time_point outcome_at{};
+  // Reverts (see the header comment).
+  journal_actor journal;
+  bool clean_forms_known = false;  ///< the first flush records every clean form
+  std::map<model::resource_key, model::stored_resource> last_clean;  ///< per judged resource
+  std::set<model::resource_key> suspects;  ///< changed since the last look at their findings
+  uint64_t revert_awaited = 0;   ///< seq of the last revert appended (0: none in flight)
+  bool revert_in_flight = false; ///< appended, no answer yet
+  std::set<std::string> held;    ///< snapshot keys changed while a revert was in flight
 };
 
 world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_actor_state> self,

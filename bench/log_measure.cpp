@@ -96,6 +96,7 @@ actors::world_actor::behavior_type counting_world(actors::world_actor::pointer) 
       [](sluice::atom::synced, const std::string&) {},
       [](sluice::atom::translate) {},
       [](sluice::atom::status) {},
+      [](sluice::atom::record, const actors::journal_actor&) {},
   };
 }
 

@@ -97,6 +97,8 @@ std::string short_verdict(sluice::v1::Verdict v) {
       return "accepted";
     case sluice::v1::VERDICT_REJECTED:
       return "REJECTED";
+    case sluice::v1::VERDICT_REVERTED:
+      return "REVERTED";
     default:
       return "-";
   }

@@ -8,11 +8,15 @@
 namespace sluice::model {
 
 caf::expected<std::optional<world_change>> change_of(const sluice::v1::Event& ev) {
-  if (ev.verdict() != sluice::v1::VERDICT_ACCEPTED) {
+  const bool reverted = ev.verdict() == sluice::v1::VERDICT_REVERTED;
+  if (ev.verdict() != sluice::v1::VERDICT_ACCEPTED && !reverted) {
     return std::optional<world_change>{};
   }
   if (ev.op() != sluice::v1::EVENT_OP_DELETE && ev.op() != sluice::v1::EVENT_OP_UPSERT) {
     return std::optional<world_change>{};
+  }
+  if (ev.name().empty() || (reverted && ev.op() != sluice::v1::EVENT_OP_UPSERT)) {
+    return std::optional<world_change>{};  // an origin-only event changes no resource
   }
   auto kind = parse_kind(ev.kind());
   if (!kind) {
@@ -38,8 +42,50 @@ caf::expected<std::optional<world_change>> change_of(const sluice::v1::Event& ev
   return std::optional<world_change>{std::move(change)};
 }
 
+void apply_rejections(world& w, const sluice::v1::Event& ev) {
+  if (ev.op() != sluice::v1::EVENT_OP_UPSERT && ev.op() != sluice::v1::EVENT_OP_DELETE) {
+    return;
+  }
+  auto kind = parse_kind(ev.kind());
+  if (!kind) {
+    return;
+  }
+  const resource_key key{*kind, ev.namespace_(), ev.name()};
+  auto rejection_of_event = [&](const char* stage) {
+    rejection r;
+    r.seq = ev.seq();
+    r.errors.assign(ev.errors().begin(), ev.errors().end());
+    r.stage = stage;
+    r.origin = ev.origin();
+    return r;
+  };
+  switch (ev.verdict()) {
+    case sluice::v1::VERDICT_ACCEPTED:
+      w.clear_rejections(key, ev.origin());
+      break;
+    case sluice::v1::VERDICT_REJECTED:
+      if (ev.op() != sluice::v1::EVENT_OP_UPSERT) {
+        break;  // only input is rejected (as in the store's state rows)
+      }
+      if (ev.name().empty()) {
+        w.set_origin_rejection(*kind, ev.origin(), rejection_of_event(rejection_stage_ingest));
+      } else {
+        w.set_rejection(key, rejection_of_event(rejection_stage_ingest));
+      }
+      break;
+    case sluice::v1::VERDICT_REVERTED:
+      if (!ev.name().empty() && ev.op() == sluice::v1::EVENT_OP_UPSERT) {
+        w.set_rejection(key, rejection_of_event(rejection_stage_translation));
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 caf::expected<void> apply_event(world& w, const sluice::v1::Event& ev) {
   w.set_watermark(ev.seq());
+  apply_rejections(w, ev);
   auto change = change_of(ev);
   if (!change) {
     return change.error();
@@ -69,8 +115,27 @@ sluice::v1::Event event_of_state_row(const sluice::v1::StateRecord& row) {
   return ev;
 }
 
+bool is_rejection_row(const sluice::v1::StateRecord& row) { return row.has_rejection(); }
+
 caf::expected<void> apply_state_rows(world& w, const std::vector<sluice::v1::StateRecord>& rows) {
   for (const auto& row : rows) {
+    if (is_rejection_row(row)) {
+      auto kind = parse_kind(row.kind());
+      if (!kind) {
+        return make_error(ec::invalid_resource, "state row of unknown kind " + row.kind());
+      }
+      rejection r;
+      r.seq = row.rejection().seq();
+      r.errors.assign(row.rejection().errors().begin(), row.rejection().errors().end());
+      r.stage = row.rejection().stage();
+      r.origin = row.origin();
+      if (row.name().empty()) {
+        w.set_origin_rejection(*kind, row.origin(), std::move(r));
+      } else {
+        w.set_rejection(resource_key{*kind, row.namespace_(), row.name()}, std::move(r));
+      }
+      continue;
+    }
     if (auto ok = apply_event(w, event_of_state_row(row)); !ok) {
       return ok.error();
     }

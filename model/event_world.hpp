@@ -23,11 +23,20 @@ struct world_change {
 /// kind or an accepted upsert whose bytes do not parse (a corrupt log), naming the seq.
 [[nodiscard]] caf::expected<std::optional<world_change>> change_of(const sluice::v1::Event& ev);
 
-/// Applies one committed event to a world: the watermark moves to its seq, and its change (if
-/// any) is made.
+/// The rejection bookkeeping an event implies (model::world::rejections): an accepted upsert or
+/// delete clears the rejections of its resource and origin; a rejected event rejects its resource
+/// (or, without a name, its origin) at ingest; a reverted event rejects its resource at
+/// translation. The store's state rows follow the same rules (store/event_log.cpp).
+void apply_rejections(world& w, const sluice::v1::Event& ev);
+
+/// Applies one committed event to a world: the watermark moves to its seq, its rejections are
+/// recorded and its change (if any) is made; a reverted event puts back the form it carries.
 [[nodiscard]] caf::expected<void> apply_event(world& w, const sluice::v1::Event& ev);
 
-/// The accepted upsert a state row stands for.
+/// State rows are accepted resources, or rejections (`rejection` set, no resource).
+bool is_rejection_row(const sluice::v1::StateRecord& row);
+
+/// The accepted upsert a state row stands for (not for rejection rows).
 sluice::v1::Event event_of_state_row(const sluice::v1::StateRecord& row);
 
 /// Puts every state row into `w` (the restore at startup and from checkpoints); the watermark is

@@ -22,13 +22,30 @@ std::string ingest_tracker::cursor_prefix() const {
 void ingest_tracker::restore(const std::vector<sluice::v1::StateRecord>& state,
                              const std::map<std::string, std::string>& cursors) {
   const std::string kind_name(name_of(kind_));
+  std::vector<std::pair<std::string, std::string>> rejected_keys;
   for (const auto& row : state) {
     if (row.kind() != kind_name) {
+      continue;
+    }
+    if (row.has_rejection()) {
+      if (row.name().empty()) {
+        rejected_origins_.insert(row.origin());
+      } else {
+        rejected_keys.emplace_back(row.namespace_(), row.name());
+        rejected_keys_[row.origin()].insert({row.namespace_(), row.name()});
+      }
       continue;
     }
     std::pair<std::string, std::string> key{row.namespace_(), row.name()};
     current_[key] = accepted{row.content_hash(), row.origin()};
     origins_[row.origin()].keys.insert(key);
+  }
+  // A resource whose newest input was rejected serves an older form; the next accepted input
+  // must be logged even when it equals that form, so that it clears the rejection.
+  for (const auto& key : rejected_keys) {
+    if (auto cur = current_.find(key); cur != current_.end()) {
+      cur->second.hash = 0;
+    }
   }
   // Cursors remember the last input of every origin of this kind, accepted or not, so the same
   // bytes after a restart (even a file that was rejected) append nothing.
@@ -59,6 +76,16 @@ sluice::v1::Event ingest_tracker::base_event(const source_event& in) const {
   return ev;
 }
 
+sluice::v1::Event ingest_tracker::clear_rejection_event(
+    const source_event& in, const std::pair<std::string, std::string>& key) const {
+  auto ev = base_event(in);
+  ev.set_namespace_(key.first);
+  ev.set_name(key.second);
+  ev.set_op(sluice::v1::EVENT_OP_DELETE);
+  ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
+  return ev;
+}
+
 void ingest_tracker::remove_origin(const std::string& origin, const source_event& in,
                                    output& out) {
   auto it = origins_.find(origin);
@@ -78,6 +105,25 @@ void ingest_tracker::remove_origin(const std::string& origin, const source_event
       current_.erase(cur);
     }
     origins_.erase(it);
+  }
+  if (auto r = rejected_keys_.find(origin); r != rejected_keys_.end()) {
+    for (const auto& key : r->second) {
+      if (current_.count(key) == 0) {  // held ones were deleted above, which clears them
+        auto ev = clear_rejection_event(in, key);
+        ev.set_origin(origin);
+        out.events.push_back(std::move(ev));
+      }
+    }
+    rejected_keys_.erase(r);
+  }
+  if (rejected_origins_.erase(origin) > 0) {
+    // The origin's last input named nothing and was rejected; now it is gone, and so is the
+    // rejection: a delete without a name clears it (model::apply_rejections).
+    auto ev = base_event(in);
+    ev.set_origin(origin);
+    ev.set_op(sluice::v1::EVENT_OP_DELETE);
+    ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
+    out.events.push_back(std::move(ev));
   }
   if (input_hash_.erase(origin) > 0) {
     out.cursors[cursor_name(in.source, origin)] = "";
@@ -108,6 +154,9 @@ ingest_tracker::output ingest_tracker::ingest(const source_event& in) {
   decode_context ctx{in.origin, kind_, in.ns};
   auto decoded = decode_documents(in.bytes, ctx, limits_);
 
+  bool origin_rejected_now = false;
+  std::set<std::pair<std::string, std::string>> rejected_now;
+  std::set<std::pair<std::string, std::string>> logged_now;  ///< accepted upserts and deletes
   auto rejected = [&](const std::string& ns, const std::string& name,
                       std::vector<std::string> errors) {
     auto ev = base_event(in);
@@ -121,6 +170,15 @@ ingest_tracker::output ingest_tracker::ingest(const source_event& in) {
       ev.add_errors(std::move(e));
     }
     out.events.push_back(std::move(ev));
+    if (name.empty()) {
+      origin_rejected_now = true;
+      rejected_origins_.insert(in.origin);
+    } else {
+      rejected_now.insert({ns, name});
+      if (auto cur = current_.find({ns, name}); cur != current_.end()) {
+        cur->second.hash = 0;  // the next accepted input clears the rejection, whatever it is
+      }
+    }
   };
 
   if (decoded.file_failed) {
@@ -146,20 +204,23 @@ ingest_tracker::output ingest_tracker::ingest(const source_event& in) {
   }
 
   std::set<std::pair<std::string, std::string>> now_keys;
+  std::vector<std::string> origin_errors;  ///< definitions this origin may not make
   for (const auto& res : decoded.resources) {
     std::pair<std::string, std::string> key{res.key.ns, res.key.name};
+    // A definition another origin owns is this origin's mistake, not the resource's: it is
+    // rejected on the origin, so the owner's resource is neither blamed nor touched.
+    auto owner = current_.find(key);
+    if (owner != current_.end() && owner->second.origin != in.origin) {
+      origin_errors.push_back(in.origin + ": " + std::string(name_of(kind_)) + " " + key.first
+                              + "." + key.second + " is already defined in "
+                              + owner->second.origin + "; this definition is ignored");
+      continue;
+    }
     auto problems = validate_resource(res, ctx);
     if (!problems.empty()) {
       for (const auto& p : problems) {
         doc_errors[key].push_back(p.to_string());
       }
-      continue;
-    }
-    auto owner = current_.find(key);
-    if (owner != current_.end() && owner->second.origin != in.origin) {
-      doc_errors[key].push_back(in.origin + ": " + std::string(name_of(kind_)) + " " + key.first
-                                + "." + key.second + " is already defined in "
-                                + owner->second.origin + "; this definition is ignored");
       continue;
     }
     if (now_keys.count(key) > 0) {
@@ -182,6 +243,10 @@ ingest_tracker::output ingest_tracker::ingest(const source_event& in) {
     ev.set_content_hash(hash);
     out.events.push_back(std::move(ev));
     current_[key] = accepted{hash, in.origin};
+    logged_now.insert(key);
+  }
+  if (!origin_errors.empty()) {
+    rejected(in.ns, "", std::move(origin_errors));
   }
 
   for (auto& [key, errors] : doc_errors) {
@@ -209,10 +274,28 @@ ingest_tracker::output ingest_tracker::ingest(const source_event& in) {
       ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
       out.events.push_back(std::move(ev));
       current_.erase(cur);
+      logged_now.insert(key);
     }
     keys = now_keys;
+    // Resources rejected earlier that this input neither defines acceptably nor rejects again
+    // (the bad document was removed): nothing is served for them, so a delete clears the
+    // rejection without changing the world.
+    for (const auto& key : rejected_keys_[in.origin]) {
+      if (rejected_now.count(key) == 0 && logged_now.count(key) == 0 && current_.count(key) == 0) {
+        out.events.push_back(clear_rejection_event(in, key));
+      }
+    }
+    rejected_keys_[in.origin] = rejected_now;
+    if (!origin_rejected_now && rejected_origins_.erase(in.origin) > 0) {
+      // The origin decoded cleanly again: a delete without a name clears its rejection.
+      auto ev = base_event(in);
+      ev.set_op(sluice::v1::EVENT_OP_DELETE);
+      ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
+      out.events.push_back(std::move(ev));
+    }
   } else {
     keys.insert(now_keys.begin(), now_keys.end());
+    rejected_keys_[in.origin].insert(rejected_now.begin(), rejected_now.end());
   }
   return out;
 }

@@ -10,7 +10,9 @@
 ///    resources it held keep their last accepted form (nothing is deleted);
 ///  - a document that fails validation produces a rejected event for that resource only;
 ///  - resources that vanished from an origin that decoded cleanly produce deletes;
-///  - a resource already defined by another origin is rejected, naming both origins.
+///  - a resource already defined by another origin is rejected, naming both origins;
+///  - after a rejection, the next accepted input of that resource (or origin) is logged even when
+///    it equals the form still served, because it clears the rejection (model::world).
 ///
 /// Plain class, owned by one kind actor; replay and tests drive it directly.
 
@@ -68,6 +70,10 @@ class ingest_tracker {
   };
 
   sluice::v1::Event base_event(const source_event& in) const;
+  /// A delete of a resource this tracker does not hold: it changes no world, but clears the
+  /// resource's rejection (model::apply_rejections).
+  sluice::v1::Event clear_rejection_event(const source_event& in,
+                                          const std::pair<std::string, std::string>& key) const;
   void remove_origin(const std::string& origin, const source_event& in, output& out);
 
   resource_kind kind_;
@@ -76,6 +82,9 @@ class ingest_tracker {
   std::map<std::string, uint64_t> input_hash_;                      ///< by origin
   std::map<std::pair<std::string, std::string>, accepted> current_; ///< by (ns, name)
   std::map<std::string, std::set<std::string>> seen_;               ///< by source: origins listed
+  std::set<std::string> rejected_origins_;  ///< origins whose last input named nothing, rejected
+  /// Resources rejected in each origin's last input (cleared by that origin's next input).
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> rejected_keys_;
 };
 
 }  // namespace sluice::model

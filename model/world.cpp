@@ -23,6 +23,31 @@ const stored_resource* world::find(resource_kind kind, const std::string& ns,
   return i == m.end() ? nullptr : &i->second;
 }
 
+std::string rejection_row_key(std::string_view kind, std::string_view ns, std::string_view name,
+                              std::string_view origin) {
+  std::string key;
+  if (name.empty()) {
+    key.append("~rejected-origin/").append(kind).append("/").append(origin);
+  } else {
+    key.append("~rejected/").append(kind).append("/").append(ns).append("/").append(name);
+  }
+  return key;
+}
+
+void world::clear_rejections(const resource_key& key, const std::string& origin) {
+  if (!key.name.empty()) {
+    rejected_.erase(key);
+  }
+  if (!origin.empty()) {
+    rejected_origins_.erase(origin_key{key.kind, origin});
+  }
+}
+
+const rejection* world::rejection_of(const resource_key& key) const {
+  auto i = rejected_.find(key);
+  return i == rejected_.end() ? nullptr : &i->second;
+}
+
 size_t world::size() const {
   size_t n = 0;
   for (const auto& m : kinds_) {

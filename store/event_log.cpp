@@ -27,6 +27,7 @@
 #include "model/error.hpp"
 #include "model/logging.hpp"
 #include "model/resource.hpp"
+#include "model/world.hpp"
 #include "store/key_codec.hpp"
 
 namespace sluice::store {
@@ -1177,34 +1178,84 @@ class event_log::impl {
     return std::optional<checkpoint_info>{*info};
   }
 
-  /// Stages the state change an event implies. Only an accepted upsert replaces the row, so a
-  /// rejected edit leaves the last good form in place across restarts (Gloo keeps serving the
-  /// last accepted config, reliability.md §1.7).
+  /// Stages the state change an event implies, exactly as model::apply_event changes a world (so
+  /// a checkpoint equals the replayed world):
+  ///  - an accepted upsert replaces the resource's row, so a rejected edit leaves the last good
+  ///    form in place across restarts (Gloo keeps serving the last accepted config,
+  ///    reliability.md §1.7), and clears the rejections of the resource and of its origin;
+  ///  - an accepted delete removes the row and the rejections of the resource and its origin;
+  ///  - a rejected event puts a rejection row for the resource (or, without a name, its origin);
+  ///  - a reverted event puts the form it carries back and a rejection row for the resource.
   rocksdb::Status stage_state(rocksdb::WriteBatch& batch, const sluice::v1::Event& event,
                               std::string& scratch) const {
-    if (event.verdict() != sluice::v1::VERDICT_ACCEPTED) {
-      // The world (actors::apply_event) ignores everything that is not accepted; the state rows
-      // follow it exactly, so a checkpoint equals the replayed world.
+    const auto key = state_key(event.kind(), event.namespace_(), event.name());
+    const auto rejection_key = model::rejection_row_key(event.kind(), event.namespace_(),
+                                                        event.name(), event.origin());
+    auto put_row = [&](const sluice::v1::StateRecord& row, const std::string& row_key) {
+      if (!row.SerializeToString(&scratch)) {
+        return rocksdb::Status::InvalidArgument("cannot serialise state row", row_key);
+      }
+      return batch.Put(cf(cf_state), row_key, scratch);
+    };
+    auto put_rejection = [&](std::string_view stage) {
+      sluice::v1::StateRecord row;
+      row.set_seq(event.seq());
+      row.set_kind(event.kind());
+      row.set_namespace_(event.namespace_());
+      row.set_name(event.name());
+      row.set_origin(event.origin());
+      auto* r = row.mutable_rejection();
+      r->set_seq(event.seq());
+      r->set_stage(std::string(stage));
+      for (const auto& e : event.errors()) {
+        r->add_errors(e);
+      }
+      return put_row(row, rejection_key);
+    };
+    auto put_accepted = [&]() {
+      sluice::v1::StateRecord row;
+      row.set_seq(event.seq());
+      row.set_kind(event.kind());
+      row.set_namespace_(event.namespace_());
+      row.set_name(event.name());
+      row.set_resource(event.resource());
+      row.set_content_hash(event.content_hash());
+      row.set_origin(event.origin());
+      return put_row(row, key);
+    };
+    auto clear_rejections = [&]() {
+      auto status = batch.Delete(cf(cf_state), rejection_key);
+      if (!status.ok() || event.origin().empty()) {
+        return status;
+      }
+      return batch.Delete(cf(cf_state),
+                          model::rejection_row_key(event.kind(), "", "", event.origin()));
+    };
+    if (event.op() != sluice::v1::EVENT_OP_UPSERT && event.op() != sluice::v1::EVENT_OP_DELETE) {
       return rocksdb::Status::OK();
     }
-    auto key = state_key(event.kind(), event.namespace_(), event.name());
-    switch (event.op()) {
-      case sluice::v1::EVENT_OP_UPSERT: {
-        sluice::v1::StateRecord row;
-        row.set_seq(event.seq());
-        row.set_kind(event.kind());
-        row.set_namespace_(event.namespace_());
-        row.set_name(event.name());
-        row.set_resource(event.resource());
-        row.set_content_hash(event.content_hash());
-        row.set_origin(event.origin());
-        if (!row.SerializeToString(&scratch)) {
-          return rocksdb::Status::InvalidArgument("cannot serialise state row", key);
+    switch (event.verdict()) {
+      case sluice::v1::VERDICT_ACCEPTED: {
+        if (event.op() == sluice::v1::EVENT_OP_DELETE) {
+          auto status = event.name().empty() ? rocksdb::Status::OK()
+                                             : batch.Delete(cf(cf_state), key);
+          return status.ok() ? clear_rejections() : status;
         }
-        return batch.Put(cf(cf_state), key, scratch);
+        auto status = put_accepted();
+        return status.ok() ? clear_rejections() : status;
       }
-      case sluice::v1::EVENT_OP_DELETE:
-        return batch.Delete(cf(cf_state), key);
+      case sluice::v1::VERDICT_REJECTED:
+        // Only input can be rejected; a rejected delete (none is written today) means nothing.
+        return event.op() == sluice::v1::EVENT_OP_UPSERT
+                   ? put_rejection(model::rejection_stage_ingest)
+                   : rocksdb::Status::OK();
+      case sluice::v1::VERDICT_REVERTED: {
+        if (event.op() != sluice::v1::EVENT_OP_UPSERT || event.name().empty()) {
+          return rocksdb::Status::OK();
+        }
+        auto status = put_accepted();
+        return status.ok() ? put_rejection(model::rejection_stage_translation) : status;
+      }
       default:
         return rocksdb::Status::OK();
     }

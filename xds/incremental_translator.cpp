@@ -799,6 +799,7 @@ void incremental_translator::reset(model::world w) {
 
 caf::expected<void> incremental_translator::apply(const sluice::v1::Event& ev) {
   set_watermark(ev.seq());
+  model::apply_rejections(state_->world, ev);  // bookkeeping only: translation ignores it
   auto change = model::change_of(ev);
   if (!change) {
     return change.error();

@@ -290,6 +290,115 @@ TEST_F(ControlPlaneTest, FileDeletedWhileStoppedIsDeletedAtRestart) {
   EXPECT_TRUE(deleted);
 }
 
+/// Virtual host name -> its domains, in the listener's RouteConfiguration of a client's state
+/// (pass the state wait_for hands its predicate: the client is locked while it runs).
+template <class State>
+std::map<std::string, std::vector<std::string>> domains_in(State st) {
+  std::map<std::string, std::vector<std::string>> out;
+  envoy::config::route::v3::RouteConfiguration rc;
+  if (!st.held[std::string(rds)]["listener-::-8080-routes"].UnpackTo(&rc)) {
+    return out;
+  }
+  for (const auto& vh : rc.virtual_hosts()) {
+    out[vh.name()] = {vh.domains().begin(), vh.domains().end()};
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<std::string>> served_domains(scripted_xds_client& c) {
+  return domains_in(c.current());
+}
+
+TEST_F(ControlPlaneTest, DomainConflictIntroducedByAnEditKeepsTheLastAcceptedForm) {
+  write_atomically(config_ / "virtualservices/gloo-system/other.yaml",
+                   vs_yaml("other", "other.example.com", "b"));
+  start();
+  {
+    auto& c = envoy_client();
+    ASSERT_TRUE(c.wait_for([](const auto& s) { return s.names(rds).size() == 1; }));
+    ASSERT_TRUE(c.wait_for([&](const auto& s) { return domains_in(s).size() == 2; }));
+
+    // `other` now claims greeter's domain: translation refuses it (the newcomer) and the server
+    // puts its last accepted form back instead of dropping its virtual host.
+    write_atomically(config_ / "virtualservices/gloo-system/other.yaml",
+                     vs_yaml("other", "greeter", "b"));
+    ASSERT_TRUE(wait_for_event([](const auto& ev) {
+      return ev.verdict() == sluice::v1::VERDICT_REVERTED && ev.name() == "other"
+             && ev.errors_size() > 0;
+    }));
+    ASSERT_TRUE(c.wait_for([&](const auto& s) {
+      auto d = domains_in(s);
+      return d.count("gloo-system_other") && d["gloo-system_other"]
+                 == std::vector<std::string>{"other.example.com"};
+    }));
+    EXPECT_EQ(served_domains(c)["gloo-system_greeter"], std::vector<std::string>{"greeter"});
+    EXPECT_TRUE(c.consistency_errors().empty());
+  }
+  stop();
+
+  // The rejection and the reverted form are state: they survive a restart, which appends
+  // nothing (the input did not change) and serves the same.
+  auto rows = [&] {
+    auto log = store::event_log::open({data_.string(), true, true});
+    EXPECT_TRUE(log);
+    auto state = (*log)->load_state();
+    EXPECT_TRUE(state);
+    return *state;
+  };
+  auto rejection_rows = [&] {
+    std::vector<sluice::v1::StateRecord> out;
+    for (const auto& r : rows()) {
+      if (r.has_rejection()) {
+        out.push_back(r);
+      }
+    }
+    return out;
+  };
+  auto rejected = rejection_rows();
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].name(), "other");
+  EXPECT_EQ(rejected[0].rejection().stage(), "translation");
+  ASSERT_GT(rejected[0].rejection().errors_size(), 0);
+  EXPECT_NE(rejected[0].rejection().errors(0).find("greeter"), std::string::npos)
+      << rejected[0].rejection().errors(0);
+  const auto before_restart = events().size();
+
+  start();
+  {
+    auto& c = envoy_client();
+    ASSERT_TRUE(c.wait_for([&](const auto& s) { return domains_in(s).size() == 2; }));
+    EXPECT_EQ(served_domains(c)["gloo-system_other"],
+              std::vector<std::string>{"other.example.com"});
+    EXPECT_EQ(events().size(), before_restart) << "a restart with unchanged input appended";
+
+    // A good edit is served and clears the rejection.
+    write_atomically(config_ / "virtualservices/gloo-system/other.yaml",
+                     vs_yaml("other", "third.example.com", "b"));
+    ASSERT_TRUE(c.wait_for([&](const auto& s) {
+      return domains_in(s)["gloo-system_other"]
+             == std::vector<std::string>{"third.example.com"};
+    }));
+  }
+  stop();
+  EXPECT_TRUE(rejection_rows().empty());
+}
+
+TEST_F(ControlPlaneTest, NewVirtualServiceInConflictHasNothingToGoBackTo) {
+  start();
+  auto& c = envoy_client();
+  ASSERT_TRUE(c.wait_for([&](const auto& s) { return domains_in(s).size() == 1; }));
+  write_atomically(config_ / "virtualservices/gloo-system/late.yaml",
+                   vs_yaml("late", "greeter", "b"));
+  write_atomically(config_ / "virtualservices/gloo-system/marker.yaml",
+                   vs_yaml("marker", "marker.example.com", "b"));
+  ASSERT_TRUE(
+      c.wait_for([&](const auto& s) { return domains_in(s).count("gloo-system_marker") > 0; }));
+  EXPECT_FALSE(served_domains(c).count("gloo-system_late"));
+  for (const auto& ev : events()) {
+    EXPECT_NE(ev.verdict(), sluice::v1::VERDICT_REVERTED) << ev.name();
+  }
+}
+
 }  // namespace
 }  // namespace sluice::actors
 

@@ -75,9 +75,83 @@ TEST(IngestTrackerTest, MalformedFileIsRejectedAndKeepsLastGoodForm) {
   ASSERT_FALSE(out.events[0].errors().empty());
   EXPECT_NE(out.events[0].errors(0).find("u/a.yaml"), std::string::npos);
   EXPECT_EQ(out.events[0].raw(), "metadata: [unclosed\n");
-  // Repairing the file to the original content: the resource never left, so no new upsert.
+  // Repairing the file to the original content: the resource never left, so no new upsert;
+  // one delete without a name clears the file's rejection.
   auto fixed = t.ingest(upsert("u/a.yaml", upstream_yaml("a", 80)));
-  EXPECT_TRUE(fixed.events.empty());
+  ASSERT_EQ(fixed.events.size(), 1u);
+  EXPECT_EQ(fixed.events[0].op(), sluice::v1::EVENT_OP_DELETE);
+  EXPECT_EQ(fixed.events[0].verdict(), sluice::v1::VERDICT_ACCEPTED);
+  EXPECT_TRUE(fixed.events[0].name().empty());
+  EXPECT_EQ(fixed.events[0].origin(), "u/a.yaml");
+  // Only once: the file is clean now.
+  auto touched = t.ingest(upsert("u/a.yaml", "# comment\n" + upstream_yaml("a", 80)));
+  EXPECT_TRUE(touched.events.empty());
+}
+
+TEST(IngestTrackerTest, InvalidEditThenOriginalFormIsLoggedAgainToClearTheRejection) {
+  ingest_tracker t{resource_kind::upstream};
+  (void)t.ingest(upsert("u/a.yaml", upstream_yaml("a", 80)));
+  auto bad = t.ingest(upsert("u/a.yaml", upstream_yaml("a", 80) + "  unknownField: 1\n"));
+  ASSERT_EQ(count(bad, sluice::v1::EVENT_OP_UPSERT, sluice::v1::VERDICT_REJECTED), 1);
+  EXPECT_EQ(bad.events[0].name(), "a");
+  // The served form did not change, but the rejection must be cleared: the same form again is
+  // an accepted upsert.
+  auto back = t.ingest(upsert("u/a.yaml", upstream_yaml("a", 80)));
+  EXPECT_EQ(count(back, sluice::v1::EVENT_OP_UPSERT, sluice::v1::VERDICT_ACCEPTED), 1);
+}
+
+TEST(IngestTrackerTest, RejectedNewResourceIsClearedWhenItsFileGoes) {
+  ingest_tracker t{resource_kind::upstream};
+  auto bad = t.ingest(upsert("u/b.yaml", upstream_yaml("b", 80) + "  unknownField: 1\n"));
+  ASSERT_EQ(count(bad, sluice::v1::EVENT_OP_UPSERT, sluice::v1::VERDICT_REJECTED), 1);
+  source_event gone;
+  gone.source = "test";
+  gone.op = source_event::op_t::remove;
+  gone.kind = resource_kind::upstream;
+  gone.origin = "u/b.yaml";
+  auto out = t.ingest(gone);
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0].op(), sluice::v1::EVENT_OP_DELETE);
+  EXPECT_EQ(out.events[0].name(), "b");
+}
+
+TEST(IngestTrackerTest, DuplicateDefinitionRejectsTheOriginNotTheOwner) {
+  ingest_tracker t{resource_kind::upstream};
+  (void)t.ingest(upsert("u/a.yaml", upstream_yaml("a", 80)));
+  auto dup = t.ingest(upsert("u/copy.yaml", upstream_yaml("a", 81)));
+  ASSERT_EQ(count(dup, sluice::v1::EVENT_OP_UPSERT, sluice::v1::VERDICT_REJECTED), 1);
+  EXPECT_TRUE(dup.events[0].name().empty());
+  EXPECT_EQ(dup.events[0].origin(), "u/copy.yaml");
+  EXPECT_NE(dup.events[0].errors(0).find("already defined in u/a.yaml"), std::string::npos);
+}
+
+TEST(IngestTrackerTest, RestoredRejectionMakesTheServedFormLoggableAgain) {
+  sluice::v1::StateRecord row;
+  row.set_kind("Upstream");
+  row.set_namespace_("gloo-system");
+  row.set_name("a");
+  row.set_origin("u/a.yaml");
+  {
+    ingest_tracker first{resource_kind::upstream};
+    auto out = first.ingest(upsert("u/a.yaml", upstream_yaml("a", 80)));
+    ASSERT_EQ(out.events.size(), 1u);
+    row.set_namespace_(out.events[0].namespace_());
+    row.set_resource(out.events[0].resource());
+    row.set_content_hash(out.events[0].content_hash());
+  }
+  sluice::v1::StateRecord rejection = row;
+  rejection.clear_resource();
+  rejection.set_content_hash(0);
+  rejection.mutable_rejection()->set_stage("translation");
+  rejection.mutable_rejection()->add_errors("domain conflict");
+  ingest_tracker t{resource_kind::upstream};
+  t.restore({row, rejection}, {});
+  auto again = t.ingest(upsert("u/a.yaml", upstream_yaml("a", 80)));
+  EXPECT_EQ(count(again, sluice::v1::EVENT_OP_UPSERT, sluice::v1::VERDICT_ACCEPTED), 1);
+  // Without the rejection row the same input is nothing new.
+  ingest_tracker plain{resource_kind::upstream};
+  plain.restore({row}, {});
+  EXPECT_TRUE(plain.ingest(upsert("u/a.yaml", upstream_yaml("a", 80))).events.empty());
 }
 
 TEST(IngestTrackerTest, UnknownFieldRejectsThatResourceOnly) {

@@ -216,7 +216,14 @@ TEST(EventLogTest, StateFollowsAcceptedUpsertsAndDeletesAndIgnoresRejected) {
 
   auto state = log->load_state();
   ASSERT_TRUE(state) << sluice::describe(state.error());
-  ASSERT_EQ(state->size(), 2u);
+  ASSERT_EQ(state->size(), 3u);
+  // The rejection is a row of its own, after the resources ('~' sorts last).
+  EXPECT_TRUE((*state)[2].has_rejection());
+  EXPECT_EQ((*state)[2].name(), "a");
+  EXPECT_TRUE((*state)[2].resource().empty());
+  EXPECT_EQ((*state)[2].rejection().seq(), 3u);
+  EXPECT_EQ((*state)[2].rejection().stage(), "ingest");
+  EXPECT_FALSE((*state)[0].has_rejection());
   // The rejected edit left the last good form (seq 1) in place.
   EXPECT_EQ((*state)[0].name(), "a");
   EXPECT_EQ((*state)[0].resource(), "a-v1");

@@ -49,6 +49,7 @@ world_actor::behavior_type fake_world(world_actor::pointer, std::shared_ptr<worl
       },
       [](atom::translate) {},
       [](atom::status) {},
+      [](atom::record, const journal_actor&) {},
   };
 }
 
