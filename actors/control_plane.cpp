@@ -16,6 +16,7 @@
 #include "adapters/admin_server.hpp"
 #include "adapters/directory_source.hpp"
 #include "adapters/kubernetes_client.hpp"
+#include "adapters/kubernetes_discovery_writer.hpp"
 #include "adapters/kubernetes_leader.hpp"
 #include "adapters/kubernetes_source.hpp"
 #include "adapters/kubernetes_status_reporter.hpp"
@@ -71,6 +72,7 @@ struct control_plane::parts {
   std::shared_ptr<adapters::kubernetes_status_writer> status_writer;
   std::shared_ptr<adapters::kubernetes_status_reporter> status_reporter;
   std::shared_ptr<adapters::kubernetes_usage_reporter> usage_reporter;
+  std::shared_ptr<adapters::kubernetes_discovery_writer> discovery_writer;
   std::shared_ptr<xds::validation_engine> validation;
   std::unique_ptr<xds::validation_service> validation_service;
   std::unique_ptr<adapters::validation_webhook> webhook;
@@ -115,9 +117,9 @@ translation_outcome_ptr control_plane::parts::latest() const {
 
 namespace {
 
-/// The namespaces Settings asks to watch (`watchNamespaces`), read once before the source
-/// starts: the source cannot read Settings through itself before it knows what to watch. The
-/// write namespace is always added by the source. Changing them needs a restart.
+/// The namespaces Settings asks to watch (`watchNamespaces`), read before the source starts:
+/// the source cannot read Settings through itself before it knows what to watch. The write
+/// namespace is always added by the source, which then follows changes of the Settings.
 std::vector<std::string> settings_watch_namespaces(adapters::kubernetes_client& client,
                                                    const kubernetes_plane_options& kube) {
   auto target = "/apis/gloo.solo.io/v1/namespaces/" + kube.write_namespace + "/settings/"
@@ -312,6 +314,9 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
         if (raw->usage_reporter) {
           raw->usage_reporter->nudge();
         }
+        if (raw->discovery_writer) {
+          raw->discovery_writer->nudge();
+        }
       }
     };
     p->leader = std::make_unique<adapters::kubernetes_leader>(std::move(lo));
@@ -337,6 +342,18 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
       uo.stream_count = [server] { return server->stream_count(); };
       uo.interval = options.kube.usage_interval;
       p->usage_reporter = std::make_shared<adapters::kubernetes_usage_reporter>(std::move(uo));
+    }
+    if (options.kube.discovery
+        && (options.role == serve_role::all || options.role == serve_role::discovery)) {
+      // Gloo's discovery pod writes the discovered Upstreams; here the holder of this role's
+      // Lease does, and every replica reads them back as Upstream CRDs.
+      adapters::kubernetes_discovery_writer_options dw;
+      dw.client = options.kube.client;
+      dw.write_namespace = options.kube.write_namespace;
+      dw.qps = options.kube.discovery_qps;
+      dw.burst = options.kube.discovery_burst;
+      dw.may_write = [leader] { return leader->is_leader(); };
+      p->discovery_writer = std::make_shared<adapters::kubernetes_discovery_writer>(std::move(dw));
     }
   }
 
@@ -457,6 +474,7 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
   p->journal = sys.spawn<caf::detached>(configured_journal_impl, p->log, p->world,
                                          options.journal, std::shared_ptr<journal_counters>{});
   caf::anon_send(p->xds, atom::record_v, p->journal);
+  caf::anon_send(p->world, atom::record_v, p->journal);
   auto xds_handle = p->xds;
   p->server->on_client_response([xds_handle](const xds::client_response& r) {
     caf::anon_send(xds_handle, atom::response_v,
@@ -500,8 +518,14 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
         }
       }
     }
+    so.follow_settings = options.kube.watch_namespaces.empty();
+    so.settings_name = options.kube.settings_name;
     so.discovery = options.kube.discovery;
     so.discovery_options.write_namespace = options.kube.write_namespace;
+    // No role keeps discovered Upstreams in memory: the discovery leader writes them as CRDs and
+    // everyone reads those, so an Upstream has one definition (Gloo: UDS writes, gloo reads).
+    so.discovery_options.upstreams = false;
+    so.discovery_writer = p->discovery_writer;
     // Resume: the watch cursors, and which objects the log holds (so objects deleted while
     // sluice was down still become deletes when a resumed watch later has to relist).
     auto watch_cursors = p->log->cursors("kubernetes/");
@@ -518,6 +542,10 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
       if (!value.empty() && at != std::string::npos && at == kind_end) {
         so.known_origins.insert(name.substr(at + source_part.size()));
       }
+      static const std::string discovery_part = "input/Upstream/kubernetes-discovery/";
+      if (!value.empty() && name.rfind(discovery_part, 0) == 0) {
+        so.known_discovery_origins.insert(name.substr(discovery_part.size()));
+      }
     }
     p->kube_source =
         std::make_unique<adapters::kubernetes_source>(std::move(so), kubernetes_sink(p->kinds));
@@ -527,6 +555,9 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     }
     if (p->usage_reporter) {
       p->usage_reporter->start();
+    }
+    if (p->discovery_writer) {
+      p->discovery_writer->start();
     }
     p->leader->start();
     if (auto ok = p->kube_source->start(); !ok) {
@@ -585,6 +616,9 @@ void control_plane::stop() {
   }
   if (parts_->usage_reporter) {
     parts_->usage_reporter->stop();
+  }
+  if (parts_->discovery_writer) {
+    parts_->discovery_writer->stop();
   }
   if (parts_->leader) {
     parts_->leader->stop();

@@ -6,7 +6,11 @@
 /// Sources: a directory (default), or the Kubernetes API (`kube.client` set). With Kubernetes, the
 /// watch cursors (last resourceVersion per collection) are stored in the event log with the
 /// events they cover, so a restart resumes the watches; the Lease decides which replica writes
-/// statuses (and the `gloo-usage` ConfigMap); every replica serves xDS.
+/// statuses (and the `gloo-usage` ConfigMap) and, in the `all` and `discovery` roles, the
+/// discovered Upstream CRDs; every replica serves xDS. Discovered Upstreams exist only as CRDs:
+/// every role reads them back through the Upstream watch (no in-memory copy), while Gloo's
+/// in-memory `kube-svc:` upstreams and the Endpoints stay in memory everywhere. Settings
+/// `watchNamespaces` changes apply while running unless the command line named the namespaces.
 ///
 /// Roles (docs/kubernetes.md) only choose what a replica writes: every role reads the same
 /// input and translates, so each replica's validation and statuses agree.
@@ -33,7 +37,7 @@ enum class serve_role : uint8_t {
   all,        ///< everything below, one Lease
   gloo,       ///< statuses of gloo.solo.io / enterprise kinds, gloo-usage
   gateway,    ///< statuses of gateway.solo.io kinds (and, by flags, the webhook)
-  discovery,  ///< discovery only: writes nothing
+  discovery,  ///< the discovered Upstream CRDs (Gloo's discovery pod), no statuses
 };
 
 /// "all", "gloo", "gateway", "discovery".
@@ -43,8 +47,9 @@ std::string_view name_of(serve_role role);
 struct kubernetes_plane_options {
   /// Set: read from the Kubernetes API instead of the directory.
   std::shared_ptr<adapters::kubernetes_client> client;
-  /// Namespaces to watch; empty = Settings `watchNamespaces` (read once at start from the
-  /// Settings `settings_name` in `write_namespace`), and when those are empty too, all.
+  /// Namespaces to watch, fixed; empty = Settings `watchNamespaces` (the Settings
+  /// `settings_name` in `write_namespace`, followed while running), and when those are empty
+  /// too, all.
   std::vector<std::string> watch_namespaces;
   std::string write_namespace = "gloo-system";
   std::string settings_name = "default";
@@ -60,6 +65,9 @@ struct kubernetes_plane_options {
   /// Status write-back rate limit (token bucket).
   double status_qps = 5.0;
   double status_burst = 10.0;
+  /// Discovered Upstream writes (creates, updates, deletes) rate limit (token bucket).
+  double discovery_qps = 20.0;
+  double discovery_burst = 50.0;
   /// Between gloo-usage passes (changes of the proxies write at once).
   std::chrono::milliseconds usage_interval{30'000};
 };

@@ -514,14 +514,21 @@ class kubernetes_client::impl {
     return out;
   }
 
-  std::unique_ptr<httplib::ClientImpl> take() {
+  /// A client from the pool (`reused` set) or a fresh one.
+  std::unique_ptr<httplib::ClientImpl> take(bool* reused = nullptr) {
     {
       std::lock_guard<std::mutex> lock(pool_mutex_);
       if (!idle_.empty()) {
         auto c = std::move(idle_.back());
         idle_.pop_back();
+        if (reused != nullptr) {
+          *reused = true;
+        }
         return c;
       }
+    }
+    if (reused != nullptr) {
+      *reused = false;
     }
     return make_http(options_.request_timeout);
   }
@@ -580,24 +587,38 @@ const kubernetes_credentials& kubernetes_client::credentials() const { return im
 caf::expected<kubernetes_response> kubernetes_client::request(std::string_view method,
                                                               const std::string& target,
                                                               const std::string& body) {
-  auto client = impl_->take();
-  last_verify_error = X509_V_OK;
+  if (method != "GET" && method != "POST" && method != "PUT" && method != "PATCH"
+      && method != "DELETE") {
+    return make_error(ec::invalid_argument, "unsupported HTTP method " + std::string(method));
+  }
+  bool reused = false;
+  auto client = impl_->take(&reused);
   const std::string path = impl_->server_.prefix + target;
   auto headers = impl_->headers();
   httplib::Result result{nullptr, httplib::Error::Unknown};
   const char* json = "application/json";
-  if (method == "GET") {
-    result = client->Get(path.c_str(), headers);
-  } else if (method == "POST") {
-    result = client->Post(path.c_str(), headers, body, json);
-  } else if (method == "PUT") {
-    result = client->Put(path.c_str(), headers, body, json);
-  } else if (method == "PATCH") {
-    result = client->Patch(path.c_str(), headers, body, "application/merge-patch+json");
-  } else if (method == "DELETE") {
-    result = client->Delete(path.c_str(), headers, body, json);
-  } else {
-    return make_error(ec::invalid_argument, "unsupported HTTP method " + std::string(method));
+  auto send = [&] {
+    last_verify_error = X509_V_OK;
+    if (method == "GET") {
+      result = client->Get(path.c_str(), headers);
+    } else if (method == "POST") {
+      result = client->Post(path.c_str(), headers, body, json);
+    } else if (method == "PUT") {
+      result = client->Put(path.c_str(), headers, body, json);
+    } else if (method == "PATCH") {
+      result = client->Patch(path.c_str(), headers, body, "application/merge-patch+json");
+    } else {
+      result = client->Delete(path.c_str(), headers, body, json);
+    }
+  };
+  send();
+  if (!result && reused
+      && (method == "GET" || result.error() == httplib::Error::Write
+          || result.error() == httplib::Error::Connection)) {
+    // A pooled keep-alive connection the server had closed meanwhile. Like Go's net/http: retry
+    // once on a fresh connection when the request is idempotent or was never sent.
+    client = impl_->make_http(impl_->options_.request_timeout);
+    send();
   }
   if (!result) {
     return impl_->transport_error(target, result.error());

@@ -1,6 +1,7 @@
 #include "adapters/kubernetes_discovery.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "model/resource.hpp"
 
@@ -236,6 +237,90 @@ model::source_batch kubernetes_discovery::remove_upstream(const std::string& ns,
   return out;
 }
 
+std::map<std::string, json> kubernetes_discovery::discovered_for(const key& service) const {
+  std::map<std::string, json> out;
+  auto sit = services_.find(service);
+  if (sit == services_.end()) {
+    return out;
+  }
+  const service_info& info = sit->second;
+  const std::string& wns = options_.write_namespace;
+  json labels = json::object();
+  for (const auto& [k, v] : info.labels) {
+    labels[k] = v;
+  }
+  json selector = json::object();
+  for (const auto& [k, v] : info.selector) {
+    selector[k] = v;
+  }
+  for (const auto& p : info.ports) {
+    std::string name = discovered_upstream_name(service.first, service.second, p.port);
+    json kube{{"serviceName", service.second},
+              {"serviceNamespace", service.first},
+              {"servicePort", p.port}};
+    if (!selector.empty()) {
+      kube["selector"] = selector;
+    }
+    json spec{{"kube", kube}};
+    if (!labels.empty()) {
+      spec["discoveryMetadata"] = json{{"labels", labels}};
+    }
+    out[name] = json{
+        {"apiVersion", "gloo.solo.io/v1"},
+        {"kind", "Upstream"},
+        {"metadata",
+         {{"name", name}, {"namespace", wns}, {"labels", {{"discovered_by", "kubernetesplugin"}}}}},
+        {"spec", spec}};
+  }
+  return out;
+}
+
+void kubernetes_discovery::track_discovered(const key& service) {
+  auto now = discovered_for(service);
+  auto& names = discovered_names_[service];
+  std::set<std::string> touched = names;
+  for (const auto& [name, _] : now) {
+    touched.insert(name);
+  }
+  for (const auto& name : touched) {
+    auto& owners = discovered_[name];
+    const json before = owners.empty() ? json() : owners.begin()->second;
+    if (auto it = now.find(name); it != now.end()) {
+      owners[service] = it->second;
+    } else {
+      owners.erase(service);
+    }
+    const json after = owners.empty() ? json() : owners.begin()->second;
+    if (owners.empty()) {
+      discovered_.erase(name);
+    }
+    if (before != after) {
+      discovered_changes_[name] = after;
+    }
+  }
+  names.clear();
+  for (const auto& [name, _] : now) {
+    names.insert(name);
+  }
+  if (names.empty()) {
+    discovered_names_.erase(service);
+  }
+}
+
+std::map<std::string, json> kubernetes_discovery::discovered_upstreams() const {
+  std::map<std::string, json> out;
+  for (const auto& [name, owners] : discovered_) {
+    if (!owners.empty()) {
+      out[name] = owners.begin()->second;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, json> kubernetes_discovery::take_discovered_changes() {
+  return std::exchange(discovered_changes_, {});
+}
+
 std::map<std::string, std::string> kubernetes_discovery::desired_for(const key& service) const {
   std::map<std::string, std::string> out;
   auto sit = services_.find(service);
@@ -247,37 +332,15 @@ std::map<std::string, std::string> kubernetes_discovery::desired_for(const key& 
 
   // Upstream refs that want endpoints, by Service port number.
   std::map<uint32_t, std::set<key>> wanted;
+  const auto mine = discovered_for(service);
   for (const auto& p : info.ports) {
     std::string name = discovered_upstream_name(service.first, service.second, p.port);
     key dkey{wns, name};
     if (options_.upstreams && crd_upstreams_.count(dkey) == 0) {
-      json labels = json::object();
-      for (const auto& [k, v] : info.labels) {
-        labels[k] = v;
+      if (auto it = mine.find(name); it != mine.end()) {
+        out[origin("upstreams", wns, name)] = it->second.dump();
+        wanted[p.port].insert(dkey);
       }
-      json selector = json::object();
-      for (const auto& [k, v] : info.selector) {
-        selector[k] = v;
-      }
-      json kube{{"serviceName", service.second},
-                {"serviceNamespace", service.first},
-                {"servicePort", p.port}};
-      if (!selector.empty()) {
-        kube["selector"] = selector;
-      }
-      json spec{{"kube", kube}};
-      if (!labels.empty()) {
-        spec["discoveryMetadata"] = json{{"labels", labels}};
-      }
-      json upstream{{"apiVersion", "gloo.solo.io/v1"},
-                    {"kind", "Upstream"},
-                    {"metadata",
-                     {{"name", name},
-                      {"namespace", wns},
-                      {"labels", {{"discovered_by", "kubernetesplugin"}}}}},
-                    {"spec", spec}};
-      out[origin("upstreams", wns, name)] = upstream.dump();
-      wanted[p.port].insert(dkey);
     }
     if (options_.kube_destinations) {
       // Gloo's in-memory upstream of kube route destinations (upstreams/kubernetes/
@@ -365,6 +428,7 @@ std::map<std::string, std::string> kubernetes_discovery::desired_for(const key& 
 }
 
 model::source_batch kubernetes_discovery::refresh(const key& service) {
+  track_discovered(service);
   auto desired = desired_for(service);
   auto& current = generated_[service];
   model::source_batch out;

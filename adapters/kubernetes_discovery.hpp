@@ -5,8 +5,13 @@
 ///  - One Upstream per Service port, in the write namespace, named `<ns>-<svc>-<port>` (sanitized
 ///    like Gloo: lower case, characters outside [a-z0-9-] become '-', long names shortened with a
 ///    hash), spec `kube{serviceName, serviceNamespace, servicePort, selector}`, labelled
-///    `discovered_by: kubernetesplugin`, the Service's labels in `discoveryMetadata.labels`. An
-///    Upstream CRD of the same namespace and name wins: nothing is generated for it.
+///    `discovered_by: kubernetesplugin`, the Service's labels in `discoveryMetadata.labels`.
+///    These are tracked as the *desired* discovered Upstreams (take_discovered_changes(),
+///    discovered_upstreams()), which the discovery leader writes as Upstream CRDs
+///    (kubernetes_discovery_writer). Only with `upstreams` are they also emitted as in-memory
+///    source events; then an Upstream CRD of the same namespace and name wins and nothing is
+///    generated for it. sluice serve turns `upstreams` off in every role: the CRDs, read back
+///    through the Upstream watch, are the one definition (as in Gloo).
 ///  - With `kube_destinations`, Gloo's in-memory Upstream of kube route destinations for every
 ///    Service port: `kube-svc:<ns>-<svc>-<port>` in the Service's namespace, spec `kube` (the
 ///    name the translator resolves a `kube` destination to).
@@ -42,7 +47,9 @@ namespace sluice::adapters {
 
 struct kubernetes_discovery_options {
   std::string write_namespace = "gloo-system";
-  bool upstreams = true;          ///< generate an Upstream per Service port (Gloo's UDS)
+  /// Emit the discovered Upstream of each Service port as an in-memory source event. Off when a
+  /// writer turns them into CRDs instead; the desired set is tracked either way.
+  bool upstreams = true;
   bool kube_destinations = true;  ///< Endpoints also name the `kube-svc:` in-memory upstreams
   std::string source = "kubernetes-discovery";
 };
@@ -70,6 +77,14 @@ class kubernetes_discovery {
 
   /// Every generated resource: origin -> bytes.
   std::map<std::string, std::string> generated() const;
+
+  /// The desired discovered Upstreams (name in the write namespace -> the object as it is to be
+  /// written), independent of Upstream CRDs. Two Services whose names sanitize alike: the first
+  /// by (namespace, name) wins, as one of them must.
+  std::map<std::string, nlohmann::json> discovered_upstreams() const;
+  /// What changed in discovered_upstreams() since the last call: name -> the desired object, or
+  /// null when no Service port wants that name any more.
+  std::map<std::string, nlohmann::json> take_discovered_changes();
 
  private:
   using key = std::pair<std::string, std::string>;  ///< (namespace, name)
@@ -99,6 +114,9 @@ class kubernetes_discovery {
   /// Recomputes everything generated for one Service and returns the difference.
   model::source_batch refresh(const key& service);
   std::map<std::string, std::string> desired_for(const key& service) const;
+  /// The discovered Upstream objects of one Service's ports, by name.
+  std::map<std::string, nlohmann::json> discovered_for(const key& service) const;
+  void track_discovered(const key& service);
 
   kubernetes_discovery_options options_;
   std::map<key, service_info> services_;
@@ -106,8 +124,11 @@ class kubernetes_discovery {
       slices_;                                         ///< slice -> (service, sets)
   std::map<key, std::vector<address_set>> endpoints_;  ///< by service
   std::set<key> crd_upstreams_;
-  std::map<key, kube_ref> kube_upstreams_;                       ///< CRDs with spec.kube
-  std::map<key, std::map<std::string, std::string>> generated_;  ///< by service
+  std::map<key, kube_ref> kube_upstreams_;                           ///< CRDs with spec.kube
+  std::map<key, std::map<std::string, std::string>> generated_;      ///< by service
+  std::map<std::string, std::map<key, nlohmann::json>> discovered_;  ///< name -> by service
+  std::map<key, std::set<std::string>> discovered_names_;            ///< service -> names
+  std::map<std::string, nlohmann::json> discovered_changes_;         ///< since the last take
 };
 
 }  // namespace sluice::adapters

@@ -75,6 +75,9 @@ struct watch_unit {
   std::string rv;
   bool resumed = false;  ///< watching from a saved cursor without having listed
   bool counted_synced = false;
+  bool late = false;              ///< added by a watched-namespace change after start
+  bool listed_once = false;       ///< its first list is in (progress of a namespace change)
+  std::atomic<bool> stop{false};  ///< retired by a namespace change
   bool resync_pending = false;
   steady::time_point resync_due{};
   std::map<std::string, held_object> held;  ///< by origin
@@ -132,6 +135,11 @@ class kubernetes_source::impl {
         }
       }
     }
+    if (options_.follow_settings && std::none_of(out.begin(), out.end(), [](const auto& e) {
+          return e.first.gloo_kind == model::resource_kind::settings;
+        })) {
+      out.emplace_back(*collection_for(model::resource_kind::settings), false);
+    }
     if (options_.discovery) {
       if (!upstreams) {
         out.emplace_back(*collection_for(model::resource_kind::upstream), false);
@@ -151,11 +159,14 @@ class kubernetes_source::impl {
     return out;
   }
 
-  std::vector<std::string> namespaces() const {
-    if (options_.watch_namespaces.empty()) {
+  std::vector<std::string> namespaces() const { return namespaces(options_.watch_namespaces); }
+
+  std::vector<std::string> namespaces(const std::vector<std::string>& wanted) const {
+    std::set<std::string> set(wanted.begin(), wanted.end());
+    set.erase("");
+    if (set.empty()) {
       return {""};
     }
-    std::set<std::string> set(options_.watch_namespaces.begin(), options_.watch_namespaces.end());
     if (!options_.write_namespace.empty()) {
       set.insert(options_.write_namespace);
     }
@@ -182,6 +193,27 @@ class kubernetes_source::impl {
            && (u.ns.empty() || parts[0] == u.ns);
   }
 
+  std::unique_ptr<watch_unit> make_unit(const kube_collection& coll, bool emit,
+                                        const std::string& ns, bool may_resume) {
+    auto u = std::make_unique<watch_unit>();
+    u->coll = coll;
+    u->ns = ns;
+    u->emit = emit;
+    u->cursor_name = "kubernetes/" + coll.path(ns);
+    u->rng.seed(seed_ + units_made_++);
+    // Discovery needs every object of its inputs in memory, so those always list.
+    const bool discovery_input
+        = feeds_discovery(coll.role)
+          || (options_.discovery && coll.gloo_kind == model::resource_kind::upstream);
+    u->resumable = !discovery_input && emit;
+    if (auto it = options_.resume.find(u->cursor_name);
+        may_resume && it != options_.resume.end() && !it->second.empty() && u->resumable) {
+      u->rv = it->second;
+      u->resumed = true;
+    }
+    return u;
+  }
+
   caf::expected<void> start() {
     if (!options_.client) {
       return make_error(ec::invalid_argument, "the Kubernetes source needs a client");
@@ -190,25 +222,16 @@ class kubernetes_source::impl {
       return {};
     }
     std::random_device rd;
-    uint64_t seed = options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32) ^ rd();
+    seed_ = options_.seed != 0 ? options_.seed : (uint64_t{rd()} << 32) ^ rd();
+    std::lock_guard<std::mutex> units_lock(units_mutex_);
+    watched_ = namespaces();
+    {
+      std::lock_guard<std::mutex> clock(cursor_mutex_);
+      watched_mirror_ = watched_;
+    }
     for (auto& [coll, emit] : selected()) {
-      for (const auto& ns : namespaces()) {
-        auto u = std::make_unique<watch_unit>();
-        u->coll = coll;
-        u->ns = ns;
-        u->emit = emit;
-        u->cursor_name = "kubernetes/" + coll.path(ns);
-        u->rng.seed(seed + units_.size());
-        // Discovery needs every object of its inputs in memory, so those always list.
-        const bool discovery_input
-            = feeds_discovery(coll.role)
-              || (options_.discovery && coll.gloo_kind == model::resource_kind::upstream);
-        u->resumable = !discovery_input && emit;
-        if (auto it = options_.resume.find(u->cursor_name);
-            it != options_.resume.end() && !it->second.empty() && u->resumable) {
-          u->rv = it->second;
-          u->resumed = true;
-        }
+      for (const auto& ns : watched_) {
+        auto u = make_unit(coll, emit, ns, true);
         if (emit && !feeds_discovery(coll.role)) {
           for (const auto& origin : options_.known_origins) {
             if (owns(*u, origin)) {
@@ -230,16 +253,21 @@ class kubernetes_source::impl {
     }
     if (options_.discovery) {
       discovery_.emplace(options_.discovery_options);
+      retire_discovery_origins();
     }
     pending_sync_ = units_.size();
+    initial_units_ = units_.size();
     stopping_ = false;
     started_ = true;
     log::adapters()->info(
-        "kubernetes source starting server={} collections={} namespaces={} resumed={}",
-        options_.client->server(), selected().size(),
-        options_.watch_namespaces.empty() ? std::string("all")
-                                          : std::to_string(namespaces().size()),
-        std::count_if(units_.begin(), units_.end(), [](const auto& u) { return u->resumed; }));
+        "kubernetes source starting server={} collections={} namespaces={} resumed={} "
+        "follow_settings={}",
+        options_.client->server(), selected().size(), names_text(watched_),
+        std::count_if(units_.begin(), units_.end(), [](const auto& u) { return u->resumed; }),
+        options_.follow_settings);
+    if (options_.follow_settings) {
+      control_thread_ = std::thread([this] { control_loop(); });
+    }
     for (auto& u : units_) {
       schedule_resync(*u);
       watch_unit* raw = u.get();
@@ -248,12 +276,67 @@ class kubernetes_source::impl {
     return {};
   }
 
+  static std::string names_text(const std::vector<std::string>& namespaces) {
+    if (namespaces.size() == 1 && namespaces.front().empty()) {
+      return "all";
+    }
+    std::string out = "[";
+    for (const auto& ns : namespaces) {
+      out += (out.size() > 1 ? "," : "") + ns;
+    }
+    return out + "]";
+  }
+
+  // In-memory discovered Upstreams an earlier run generated and this one does not: removed
+  // before anything else is delivered, so an Upstream CRD of the same name (the discovery
+  // leader's) is never refused as a second definition.
+  void retire_discovery_origins() {
+    if (options_.discovery_options.upstreams) {
+      return;
+    }
+    const std::string head = "discovery/upstreams/";
+    model::source_batch batch;
+    for (const auto& origin : options_.known_discovery_origins) {
+      if (origin.rfind(head, 0) != 0) {
+        continue;
+      }
+      auto ns_end = origin.find('/', head.size());
+      if (ns_end == std::string::npos || origin.compare(ns_end + 1, 9, "kube-svc:") == 0) {
+        continue;  // Gloo's in-memory kube-svc: upstreams are still generated
+      }
+      model::source_event ev;
+      ev.source = options_.discovery_options.source;
+      ev.op = op::remove;
+      ev.kind = model::resource_kind::upstream;
+      ev.ns = origin.substr(head.size(), ns_end - head.size());
+      ev.origin = origin;
+      batch.push_back(std::move(ev));
+    }
+    if (!batch.empty()) {
+      log::adapters()->info(
+          "in-memory discovered upstreams retired, the upstream CRDs replace "
+          "them count={}",
+          batch.size());
+      kubernetes_batch b;
+      b.events = std::move(batch);
+      sink_(std::move(b));  // no unit runs yet: nothing overlaps
+    }
+  }
+
   void stop() {
     stopping_ = true;
     {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
       sleep_cv_.notify_all();
     }
+    {
+      std::lock_guard<std::mutex> lock(control_mutex_);
+      control_cv_.notify_all();
+    }
+    if (control_thread_.joinable() && control_thread_.get_id() != std::this_thread::get_id()) {
+      control_thread_.join();
+    }
+    std::lock_guard<std::mutex> units_lock(units_mutex_);
     for (auto& u : units_) {
       u->control.cancel();
     }
@@ -268,10 +351,205 @@ class kubernetes_source::impl {
 
   ~impl() {
     stop();
+    if (control_thread_.joinable()) {
+      control_thread_.detach();
+    }
     for (auto& u : units_) {
       if (u->thread.joinable()) {
         u->thread.detach();  // destroyed from its own sink call: nothing else can join it
       }
+    }
+  }
+
+  // ---- watched namespaces from Settings
+
+  // Called with the Settings' watchNamespaces (delivery_mutex_ held): hands a change to the
+  // control thread, which stops and starts watches (it may join unit threads; this one may not).
+  void settings_namespaces(const std::vector<std::string>& wanted) {
+    auto target = namespaces(wanted);
+    std::lock_guard<std::mutex> lock(control_mutex_);
+    if (target == requested_ || (!requested_set_ && target == watched_initial())) {
+      return;
+    }
+    log::adapters()->info("kubernetes watch namespaces changing in settings from={} to={}",
+                          names_text(requested_set_ ? requested_ : watched_initial()),
+                          names_text(target));
+    requested_ = std::move(target);
+    requested_set_ = true;
+    control_pending_ = true;
+    control_cv_.notify_all();
+  }
+
+  std::vector<std::string> watched_initial() const { return namespaces(); }
+
+  static std::vector<std::string> watch_namespaces_of(const json& settings) {
+    std::vector<std::string> out;
+    const json& list = member(member(settings, "spec"), "watchNamespaces");
+    if (list.is_array()) {
+      for (const auto& ns : list) {
+        if (ns.is_string() && !ns.get<std::string>().empty()) {
+          out.push_back(ns.get<std::string>());
+        }
+      }
+    }
+    return out;
+  }
+
+  bool is_followed_settings(const watch_unit& u, const std::string& ns,
+                            const std::string& name) const {
+    return options_.follow_settings && u.coll.gloo_kind == model::resource_kind::settings
+           && ns == options_.write_namespace && name == options_.settings_name;
+  }
+
+  void control_loop() {
+    while (true) {
+      std::vector<std::string> target;
+      {
+        std::unique_lock<std::mutex> lock(control_mutex_);
+        control_cv_.wait(lock, [&] { return stopping_.load() || control_pending_; });
+        if (stopping_) {
+          return;
+        }
+        target = requested_;
+        control_pending_ = false;
+      }
+      reconfigure(target);
+    }
+  }
+
+  void reconfigure(const std::vector<std::string>& target) {
+    std::vector<std::unique_ptr<watch_unit>> retiring;
+    std::vector<watch_unit*> fresh;
+    std::vector<std::string> before;
+    {
+      std::lock_guard<std::mutex> units_lock(units_mutex_);
+      if (stopping_ || target == watched_) {
+        return;
+      }
+      before = watched_;
+      std::set<std::string> keep(target.begin(), target.end());
+      std::vector<std::unique_ptr<watch_unit>> kept;
+      for (auto& u : units_) {
+        (keep.count(u->ns) > 0 ? kept : retiring).push_back(std::move(u));
+      }
+      units_ = std::move(kept);
+      for (auto& [coll, emit] : selected()) {
+        for (const auto& ns : target) {
+          const std::string path = coll.path(ns);
+          if (std::any_of(units_.begin(), units_.end(),
+                          [&](const auto& u) { return u->coll.path(u->ns) == path; })) {
+            continue;
+          }
+          auto u = make_unit(coll, emit, ns, false);
+          u->late = true;
+          fresh.push_back(u.get());
+          units_.push_back(std::move(u));
+        }
+      }
+      watched_ = target;
+      {
+        std::lock_guard<std::mutex> clock(cursor_mutex_);
+        watched_mirror_ = target;
+      }
+      for (auto& u : retiring) {
+        u->stop = true;
+        u->control.cancel();
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(sleep_mutex_);
+      sleep_cv_.notify_all();
+    }
+    log::adapters()->info(
+        "kubernetes watch namespaces changing from={} to={} stopping={} "
+        "starting={}",
+        names_text(before), names_text(target), retiring.size(), fresh.size());
+    for (auto& u : retiring) {
+      if (u->thread.joinable()) {
+        u->thread.join();
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(delivery_mutex_);
+      // New units count towards the initial sync when it is not in yet.
+      for (auto* u : fresh) {
+        if (pending_sync_ > 0) {
+          ++pending_sync_;
+        } else {
+          u->counted_synced = true;
+        }
+      }
+      late_pending_ += fresh.size();
+      for (auto& old : retiring) {
+        if (old->late && !old->listed_once && late_pending_ > 0) {
+          --late_pending_;  // replaced before its first list: nothing to wait for
+        }
+      }
+      // What a new unit will watch is handed over: its list then diffs against it, so an object
+      // still in scope is neither removed nor re-added.
+      std::map<std::string, size_t> removed_by_ns;
+      for (auto& old : retiring) {
+        for (auto it = old->held.begin(); it != old->held.end();) {
+          auto to = std::find_if(fresh.begin(), fresh.end(), [&](watch_unit* u) {
+            return u->coll.path("") == old->coll.path("") && owns(*u, it->first);
+          });
+          if (to != fresh.end()) {
+            (*to)->held.insert(*it);
+            it = old->held.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        model::source_batch batch;
+        std::vector<std::string> origins;
+        for (const auto& [origin, _] : old->held) {
+          origins.push_back(origin);
+        }
+        for (const auto& origin : origins) {
+          ++stats_.synthetic_removes;
+          ++removed_by_ns[old->ns];
+          remove_origin(*old, origin, "", batch);
+        }
+        kubernetes_batch b;
+        b.events = std::move(batch);
+        {
+          std::lock_guard<std::mutex> clock(cursor_mutex_);
+          cursors_.erase(old->cursor_name);
+        }
+        if (old->resumable) {
+          // Cleared, so a later run that watches it again lists instead of resuming a watch
+          // that missed everything meanwhile.
+          b.cursors[old->cursor_name] = "";
+          b.cursor_kind = old->coll.gloo_kind;
+        }
+        if (!old->counted_synced) {
+          old->counted_synced = true;
+          count_synced_locked(b);
+        }
+        if (!b.events.empty() || !b.cursors.empty()) {
+          sink_(std::move(b));
+        }
+        forward_writer_synced_locked();
+      }
+      for (const auto& ns : before) {
+        if (std::find(target.begin(), target.end(), ns) == target.end()) {
+          log::adapters()->info("kubernetes stopped watching namespace={} removed={}",
+                                ns.empty() ? "all" : ns, removed_by_ns[ns]);
+        }
+      }
+      ++stats_.namespace_changes;
+      if (fresh.empty()) {
+        log::adapters()->info("kubernetes watch namespaces applied namespaces={}",
+                              names_text(target));
+      }
+    }
+    std::lock_guard<std::mutex> units_lock(units_mutex_);
+    if (stopping_) {
+      return;
+    }
+    for (auto* u : fresh) {
+      schedule_resync(*u);
+      u->thread = std::thread([this, u] { run(*u); });
     }
   }
 
@@ -280,13 +558,13 @@ class kubernetes_source::impl {
   void run(watch_unit& u) {
     int failures = 0;
     int gone_in_a_row = 0;
-    while (!stopping_) {
+    while (!stopping_ && !u.stop) {
       if (options_.resync.count() > 0 && options_.now() >= u.resync_due) {
         u.resync_pending = true;  // anti-entropy: list and compare (reliability.md §1.3)
       }
       if (u.rv.empty() || u.resync_pending) {
         outcome o = relist(u);
-        if (o == outcome::cancelled || stopping_) {
+        if (o == outcome::cancelled || stopping_ || u.stop) {
           return;
         }
         if (o != outcome::ok) {
@@ -344,7 +622,7 @@ class kubernetes_source::impl {
     double factor = 1.0 - std::clamp(options_.backoff_jitter, 0.0, 1.0) * unit(u.rng);
     auto delay
         = std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(base) * factor));
-    if (stopping_) {
+    if (stopping_ || u.stop) {
       return;
     }
     if (options_.sleep) {
@@ -352,7 +630,7 @@ class kubernetes_source::impl {
       return;
     }
     std::unique_lock<std::mutex> lock(sleep_mutex_);
-    sleep_cv_.wait_for(lock, delay, [&] { return stopping_.load(); });
+    sleep_cv_.wait_for(lock, delay, [&] { return stopping_.load() || u.stop.load(); });
   }
 
   // ---- list
@@ -370,7 +648,7 @@ class kubernetes_source::impl {
       }
       ++stats_.lists;
       auto r = options_.client->request("GET", target);
-      if (stopping_) {
+      if (stopping_ || u.stop) {
         return outcome::cancelled;
       }
       if (!r) {
@@ -424,6 +702,9 @@ class kubernetes_source::impl {
   // Diffs a complete list against what the unit holds and delivers the difference.
   void apply_list(watch_unit& u, const std::vector<json>& items, const std::string& list_rv) {
     std::lock_guard<std::mutex> lock(delivery_mutex_);
+    if (u.stop) {
+      return;  // retired by a namespace change: what it held is being removed
+    }
     model::source_batch batch;
     std::set<std::string> seen;
     const bool counting = u.resync_pending;
@@ -495,6 +776,9 @@ class kubernetes_source::impl {
         },
         [&](const std::vector<std::string_view>& lines) {
           std::lock_guard<std::mutex> lock(delivery_mutex_);
+          if (u.stop) {
+            return false;
+          }
           model::source_batch batch;
           const std::string before = u.rv;
           bool go_on = true;
@@ -509,7 +793,7 @@ class kubernetes_source::impl {
         },
         u.control);
     if (!r) {
-      if (u.control.cancelled() || stopping_) {
+      if (u.control.cancelled() || stopping_ || u.stop) {
         return outcome::cancelled;
       }
       log::adapters()->warn("kubernetes watch broke path={} error={}", path, describe(r.error()));
@@ -641,6 +925,15 @@ class kubernetes_source::impl {
     }
     const std::string origin = origin_of(u.coll, ns, name);
     auto held = u.held.find(origin);
+    if (is_followed_settings(u, ns, name)) {
+      settings_namespaces(watch_namespaces_of(obj));
+    }
+    if (options_.discovery_writer && u.coll.gloo_kind == model::resource_kind::upstream
+        && ns == options_.write_namespace) {
+      // Every version, even one only its status or resourceVersion tells apart: the writer's
+      // next update must carry the newest resourceVersion.
+      options_.discovery_writer->observe(name, obj);
+    }
 
     if (feeds_discovery(u.coll.role)) {
       json copy = obj;
@@ -661,6 +954,7 @@ class kubernetes_source::impl {
         out = discovery_->upsert_endpoint_slice(obj);
       }
       append(batch, std::move(out));
+      forward_discovered();
       return origin;
     }
 
@@ -708,6 +1002,7 @@ class kubernetes_source::impl {
     switch (u.coll.role) {
       case kube_role::service:
         append(batch, discovery_->remove_service(h.ns, h.name));
+        forward_discovered();
         return;
       case kube_role::endpoints:
         append(batch, discovery_->remove_endpoints(h.ns, h.name));
@@ -717,6 +1012,13 @@ class kubernetes_source::impl {
         return;
       default:
         break;
+    }
+    if (is_followed_settings(u, h.ns, h.name)) {
+      settings_namespaces({});  // no Settings: every namespace, as at start
+    }
+    if (options_.discovery_writer && u.coll.gloo_kind == model::resource_kind::upstream
+        && h.ns == options_.write_namespace) {
+      options_.discovery_writer->observe(h.name, json());
     }
     if (u.emit) {
       model::source_event ev;
@@ -730,6 +1032,16 @@ class kubernetes_source::impl {
     }
     if (discovery_ && u.coll.gloo_kind == model::resource_kind::upstream) {
       append(batch, discovery_->remove_upstream(h.ns, h.name));
+    }
+  }
+
+  // Hands what changed in the desired discovered Upstreams to the writer.
+  void forward_discovered() {
+    if (!options_.discovery_writer || !discovery_) {
+      return;
+    }
+    for (auto& [name, upstream] : discovery_->take_discovered_changes()) {
+      options_.discovery_writer->desire(name, upstream);
     }
   }
 
@@ -752,34 +1064,65 @@ class kubernetes_source::impl {
         b.cursor_kind = u.coll.gloo_kind;
       }
     }
-    bool now_synced = false;
     if (initial && !u.counted_synced) {
       u.counted_synced = true;
       any_resumed_ = any_resumed_ || u.resumed;
-      if (--pending_sync_ == 0) {
-        now_synced = true;
-        model::source_event s;
-        s.source = std::string(source_name);
-        s.op = op::synced;
-        s.revision = any_resumed_ ? "resumed" : "listed";
-        b.events.push_back(s);
-        if (discovery_) {
-          s.source = options_.discovery_options.source;
-          s.revision = "listed";
-          b.events.push_back(std::move(s));
-        }
-      }
+      count_synced_locked(b);
     }
     if (!b.events.empty() || !b.cursors.empty()) {
       sink_(std::move(b));
     }
-    if (now_synced) {
-      log::adapters()->info("kubernetes source synced collections={} resumed={}", units_.size(),
-                            any_resumed_);
-      std::lock_guard<std::mutex> lock(synced_mutex_);
-      synced_ = true;
-      synced_cv_.notify_all();
+    forward_writer_synced_locked();
+    if (initial && u.late && !u.listed_once) {
+      u.listed_once = true;
+      log::adapters()->debug("kubernetes collection listed after a namespace change path={}",
+                             u.coll.path(u.ns));
+      if (late_pending_ > 0 && --late_pending_ == 0) {
+        log::adapters()->info("kubernetes watch namespaces applied namespaces={}",
+                              names_text(watched_namespaces_locked_copy()));
+      }
     }
+  }
+
+  // One unit's initial list is in; the last one adds the synced events to `b`.
+  void count_synced_locked(kubernetes_batch& b) {
+    if (pending_sync_ == 0 || --pending_sync_ > 0) {
+      return;
+    }
+    model::source_event s;
+    s.source = std::string(source_name);
+    s.op = op::synced;
+    s.revision = any_resumed_ ? "resumed" : "listed";
+    b.events.push_back(s);
+    if (discovery_) {
+      s.source = options_.discovery_options.source;
+      s.revision = "listed";
+      b.events.push_back(std::move(s));
+    }
+    synced_pending_log_ = true;
+  }
+
+  // After the sink got the synced events: tell waiters and the discovery writer.
+  void forward_writer_synced_locked() {
+    if (!synced_pending_log_) {
+      return;
+    }
+    synced_pending_log_ = false;
+    log::adapters()->info("kubernetes source synced collections={} resumed={}", initial_units_,
+                          any_resumed_);
+    if (options_.discovery_writer) {
+      options_.discovery_writer->synced();
+    }
+    std::lock_guard<std::mutex> lock(synced_mutex_);
+    synced_ = true;
+    synced_cv_.notify_all();
+  }
+
+  // The namespaces last applied, from under the delivery lock (the control thread writes them
+  // under units_mutex_ and mirrors them here).
+  std::vector<std::string> watched_namespaces_locked_copy() {
+    std::lock_guard<std::mutex> lock(cursor_mutex_);
+    return watched_mirror_;
   }
 
   static std::string status_message(const std::string& body) {
@@ -794,20 +1137,36 @@ class kubernetes_source::impl {
 
   struct atomic_counters {
     std::atomic<uint64_t> lists{0}, watches{0}, gone{0}, synthetic_removes{0},
-        resync_corrections{0}, errors{0}, bookmarks{0};
+        resync_corrections{0}, errors{0}, bookmarks{0}, namespace_changes{0};
   };
 
   kubernetes_source_options options_;
   sink sink_;
+  mutable std::mutex units_mutex_;  ///< units_ and watched_ (before delivery_mutex_, never after)
   std::vector<std::unique_ptr<watch_unit>> units_;
+  std::vector<std::string> watched_;  ///< namespaces watched now ({""} = all)
+  uint64_t seed_ = 0;
+  size_t units_made_ = 0;
+  size_t initial_units_ = 0;
   bool started_ = false;
+
+  // Settings-driven namespace changes: requested by the Settings unit, applied by control_thread_.
+  std::mutex control_mutex_;
+  std::condition_variable control_cv_;
+  std::thread control_thread_;
+  std::vector<std::string> requested_;
+  bool requested_set_ = false;
+  bool control_pending_ = false;
+  size_t late_pending_ = 0;          ///< new units whose first list is not in (delivery_mutex_)
+  bool synced_pending_log_ = false;  ///< synced events went into a batch (delivery_mutex_)
   std::atomic<bool> stopping_{false};
   std::mutex sleep_mutex_;
   std::condition_variable sleep_cv_;
 
   mutable std::mutex delivery_mutex_;  ///< sink calls, discovery, sync counting
-  mutable std::mutex cursor_mutex_;    ///< cursors_ (readable from inside the sink)
+  mutable std::mutex cursor_mutex_;    ///< cursors_, watched_mirror_ (readable from the sink)
   std::map<std::string, std::string> cursors_;
+  std::vector<std::string> watched_mirror_;
   size_t pending_sync_ = 0;
   bool any_resumed_ = false;
   std::optional<kubernetes_discovery> discovery_;
@@ -846,7 +1205,13 @@ kubernetes_source::counters kubernetes_source::stats() const {
                   s.synthetic_removes.load(),
                   s.resync_corrections.load(),
                   s.errors.load(),
-                  s.bookmarks.load()};
+                  s.bookmarks.load(),
+                  s.namespace_changes.load()};
+}
+
+std::vector<std::string> kubernetes_source::watched_namespaces() const {
+  std::lock_guard<std::mutex> lock(impl_->cursor_mutex_);
+  return impl_->watched_mirror_;
 }
 
 std::vector<kube_collection> kubernetes_source::collections() const {

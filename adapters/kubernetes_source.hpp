@@ -35,6 +35,15 @@
 ///  - Sink calls never overlap, and come from the source's threads (one per collection).
 ///  - An optional slow, jittered relist (`resync`) as anti-entropy: differences it finds are
 ///    delivered and counted.
+///  - With `follow_settings`, the watched namespaces follow Settings `spec.watchNamespaces` (the
+///    Settings `settings_name` in the write namespace; absent or empty = all) without a restart:
+///    a changed list stops the watches of namespaces no longer watched and removes what they held
+///    (synthetic removes, their cursors cleared), and lists and watches the new ones. An object
+///    still watched under the new scope (every namespace <-> a list) is handed over, not removed
+///    and re-added. Progress is logged ("changing", "stopped watching", "applied").
+///  - With a `discovery_writer`, the desired discovered Upstreams go to it as they change, every
+///    Upstream the watch holds in the write namespace is observed by it, and it is told when the
+///    initial lists are in (only then may it delete what no Service wants).
 
 #include <chrono>
 #include <functional>
@@ -47,6 +56,7 @@
 
 #include "adapters/kubernetes_client.hpp"
 #include "adapters/kubernetes_discovery.hpp"
+#include "adapters/kubernetes_discovery_writer.hpp"
 #include "caf/expected.hpp"
 #include "model/resource_kind.hpp"
 #include "model/source_event.hpp"
@@ -96,6 +106,18 @@ struct kubernetes_source_options {
   /// Discovery: Services, Endpoints and EndpointSlices become Upstreams and Endpoints.
   bool discovery = false;
   kubernetes_discovery_options discovery_options;
+  /// Set: the discovered Upstreams are written as CRDs through it (the discovery leader).
+  std::shared_ptr<kubernetes_discovery_writer> discovery_writer;
+  /// Origins of source `kubernetes-discovery` that the event log holds. Those this
+  /// configuration no longer generates (in-memory discovered Upstreams, when
+  /// `discovery_options.upstreams` is off) are removed first thing, before any Upstream CRD of
+  /// the same name arrives, so the two never define one Upstream twice.
+  std::set<std::string> known_discovery_origins;
+
+  /// Follow Settings `spec.watchNamespaces` while running (off when the command line named the
+  /// namespaces); `watch_namespaces` is where it starts.
+  bool follow_settings = false;
+  std::string settings_name = "default";
 
   size_t page_size = 500;                   ///< list `limit`
   std::chrono::seconds watch_timeout{300};  ///< asked as timeoutSeconds, jittered up to 2x
@@ -145,6 +167,8 @@ class kubernetes_source {
   /// through the sink. Errors: ec::invalid_argument when there is no client or no collection.
   [[nodiscard]] caf::expected<void> start();
   /// Ends every watch and joins the threads; no sink call happens after it returns. Idempotent.
+  /// With `follow_settings`, not from inside the sink (the namespace-change thread may be waiting
+  /// for the sink's lock).
   void stop();
 
   /// Waits up to `bound` for the synced event to have been delivered.
@@ -160,11 +184,14 @@ class kubernetes_source {
     uint64_t resync_corrections = 0;  ///< differences found by the anti-entropy relist
     uint64_t errors = 0;              ///< failed requests and broken streams (each backs off)
     uint64_t bookmarks = 0;
+    uint64_t namespace_changes = 0;  ///< watched-namespace changes applied
   };
   counters stats() const;
 
   /// The collections the options select, in watch order.
   std::vector<kube_collection> collections() const;
+  /// The namespaces watched now ({""} = all), as last applied.
+  std::vector<std::string> watched_namespaces() const;
 
   class impl;
 

@@ -699,5 +699,134 @@ TEST_F(KubernetesSourceTest, EndpointSliceChurnProducesEndpointChangesOnly) {
       1);
 }
 
+TEST_F(KubernetesSourceTest, SettingsWatchNamespacesApplyWhileRunning) {
+  auto settings = [](const std::vector<std::string>& namespaces) {
+    return json{{"apiVersion", "gloo.solo.io/v1"},
+                {"kind", "Settings"},
+                {"metadata", {{"name", "default"}, {"namespace", "gloo-system"}}},
+                {"spec", {{"watchNamespaces", namespaces}}}};
+  };
+  server_.apply(settings({"team-a"}));
+  server_.apply(virtual_service("team-a", "a", "a.example.com"));
+  server_.apply(virtual_service("team-b", "b", "b.example.com"));
+  server_.apply(virtual_service("gloo-system", "w", "w.example.com"));
+  recorder rec;
+  auto opts = options();
+  opts.kinds = {resource_kind::virtual_service};  // Settings are watched to follow them
+  opts.watch_namespaces = {"team-a"};
+  opts.follow_settings = true;
+  kubernetes_source source(opts, rec.sink());
+  ASSERT_TRUE(source.start());
+  ASSERT_TRUE(source.wait_synced(10s));
+  EXPECT_TRUE(has(rec.events(), op::upsert, vs_origin("team-a", "a")));
+  EXPECT_FALSE(has(rec.events(), op::upsert, vs_origin("team-b", "b")));
+  EXPECT_EQ(source.stats().namespace_changes, 0u) << "the same list as at start: no change";
+
+  const size_t mark = rec.size();
+  server_.apply(settings({"team-b"}));
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) {
+    std::vector<source_event> after(ev.begin() + static_cast<long>(mark), ev.end());
+    return has(after, op::remove, vs_origin("team-a", "a"))
+           && has(after, op::upsert, vs_origin("team-b", "b"));
+  }));
+  auto after = rec.events(mark);
+  EXPECT_FALSE(has(after, op::remove, vs_origin("gloo-system", "w")))
+      << "the write namespace stays watched";
+  EXPECT_EQ(source.watched_namespaces(), (std::vector<std::string>{"gloo-system", "team-b"}));
+  EXPECT_EQ(source.stats().namespace_changes, 1u);
+  // The dropped collection's cursor is cleared, so a later run lists it instead of resuming.
+  auto cursors = rec.cursors();
+  const std::string dropped
+      = "kubernetes/apis/gateway.solo.io/v1/namespaces/team-a/virtualservices";
+  ASSERT_TRUE(cursors.count(dropped) > 0);
+  EXPECT_EQ(cursors[dropped], "");
+  EXPECT_EQ(source.cursors().count(dropped), 0u);
+
+  // A change in team-a is no longer seen; one in team-b is.
+  const size_t mark2 = rec.size();
+  server_.apply(virtual_service("team-a", "a2", "a2.example.com"));
+  server_.apply(virtual_service("team-b", "b2", "b2.example.com"));
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) {
+    std::vector<source_event> later(ev.begin() + static_cast<long>(mark2), ev.end());
+    return has(later, op::upsert, vs_origin("team-b", "b2"));
+  }));
+  EXPECT_FALSE(has(rec.events(mark2), op::upsert, vs_origin("team-a", "a2")));
+
+  // Every namespace: what is still in scope is handed over, not removed and added again.
+  const size_t mark3 = rec.size();
+  server_.apply(settings({}));
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) {
+    std::vector<source_event> later(ev.begin() + static_cast<long>(mark3), ev.end());
+    return has(later, op::upsert, vs_origin("team-a", "a2"));
+  }));
+  ASSERT_TRUE(fake_kube_apiserver::eventually(
+      [&] { return source.watched_namespaces() == std::vector<std::string>{""}; }));
+  for (const auto& e : rec.events(mark3)) {
+    EXPECT_NE(e.op, op::remove) << e.origin;
+    EXPECT_NE(e.origin, vs_origin("team-b", "b")) << "unchanged objects are not re-delivered";
+  }
+  EXPECT_FALSE(rec.overlapped());
+}
+
+TEST_F(KubernetesSourceTest, DiscoveredUpstreamsGoToTheWriterNotToTheSink) {
+  server_.apply(service("default", "petstore"));
+  kubernetes_discovery_writer_options wo;
+  wo.client = client_;
+  auto writer = std::make_shared<kubernetes_discovery_writer>(wo);
+  recorder rec;
+  auto opts = options();
+  opts.kinds = {resource_kind::upstream};
+  opts.discovery = true;
+  opts.discovery_options.upstreams = false;
+  opts.discovery_writer = writer;
+  kubernetes_source source(opts, rec.sink());
+  ASSERT_TRUE(source.start());
+  ASSERT_TRUE(source.wait_synced(10s));
+  EXPECT_TRUE(writer->is_synced());
+  for (const auto& e : rec.events()) {
+    EXPECT_NE(e.origin, "discovery/upstreams/gloo-system/default-petstore-8080")
+        << "no in-memory copy of a discovered upstream";
+  }
+  writer->start();
+  const std::string crd
+      = "apis/gloo.solo.io/v1/namespaces/gloo-system/upstreams/default-petstore-8080";
+  // Written, then read back through the Upstream watch as any Upstream CRD.
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) { return has(ev, op::upsert, crd); }));
+  // The Service's port changes: the old Upstream is deleted, a new one created and read back.
+  json svc = service("default", "petstore");
+  svc["spec"]["ports"][0]["port"] = 9090;
+  server_.apply(svc);
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) {
+    return has(ev, op::remove, crd)
+           && has(ev, op::upsert,
+                  "apis/gloo.solo.io/v1/namespaces/gloo-system/upstreams/default-petstore-9090");
+  }));
+  writer->stop();
+  EXPECT_EQ(writer->stats().creates, 2u);
+  EXPECT_EQ(writer->stats().deletes, 1u);
+}
+
+TEST_F(KubernetesSourceTest, InMemoryDiscoveredUpstreamsOfAnEarlierRunAreRemovedFirst) {
+  recorder rec;
+  auto opts = options();
+  opts.kinds = {resource_kind::upstream};
+  opts.discovery = true;
+  opts.discovery_options.upstreams = false;
+  opts.known_discovery_origins = {"discovery/upstreams/gloo-system/default-pets-8080",
+                                  "discovery/upstreams/default/kube-svc:default-pets-8080",
+                                  "discovery/endpoints/gloo-system/ep-10-0-0-1-80-abc"};
+  kubernetes_source source(opts, rec.sink());
+  ASSERT_TRUE(source.start());
+  ASSERT_TRUE(source.wait_synced(10s));
+  auto events = rec.events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].op, op::remove);
+  EXPECT_EQ(events[0].origin, "discovery/upstreams/gloo-system/default-pets-8080");
+  EXPECT_EQ(events[0].source, "kubernetes-discovery");
+  EXPECT_EQ(events[0].ns, "gloo-system");
+  EXPECT_FALSE(has(events, op::remove, "discovery/upstreams/default/kube-svc:default-pets-8080"))
+      << "kube-svc: upstreams are still generated in memory";
+}
+
 }  // namespace
 }  // namespace sluice::adapters

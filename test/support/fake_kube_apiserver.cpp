@@ -177,6 +177,9 @@ struct resource_type {
   bool namespaced = true;
   bool has_status = false;       ///< PUT on the object keeps the stored status
   bool core_list_items = false;  ///< list items come without apiVersion/kind
+  /// A custom resource: an update must carry metadata.resourceVersion (the CRD strategy does not
+  /// allow unconditional updates; the server answers 422 Invalid).
+  bool custom = false;
 
   std::string api_version() const { return group.empty() ? version : group + "/" + version; }
   std::string prefix() const {
@@ -197,7 +200,7 @@ std::vector<resource_type> known_types() {
   };
   for (const auto& k : model::all_kinds()) {
     out.push_back({std::string(k.group), std::string(k.version), std::string(k.plural),
-                   std::string(k.name), true, k.has_status, false});
+                   std::string(k.name), true, k.has_status, false, true});
   }
   return out;
 }
@@ -572,13 +575,7 @@ class fake_kube_apiserver::impl {
     } else if (m == "PUT" && !target->name.empty()) {
       update(req, res, *target);
     } else if (m == "DELETE" && !target->name.empty()) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto gone = delete_object(target->type, target->ns, target->name);
-      if (!gone) {
-        fail(res, 404, "NotFound", target->type->plural + " \"" + target->name + "\" not found");
-      } else {
-        reply(res, 200, *gone);
-      }
+      remove_with_preconditions(req, res, *target);
     } else {
       fail(res, 405, "MethodNotAllowed", "method " + m + " not supported on " + req.path);
     }
@@ -616,6 +613,43 @@ class fake_kube_apiserver::impl {
     reply(res, 201, put_object(t.type, t.ns, name, std::move(*body), false, false));
   }
 
+  // DELETE with an optional DeleteOptions body: `preconditions.uid` / `.resourceVersion` that do
+  // not match the stored object answer 409 Conflict, as the API server does.
+  void remove_with_preconditions(const httplib::Request& req, httplib::Response& res,
+                                 const api_target& t) {
+    json pre = json::object();
+    if (!req.body.empty()) {
+      json body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        fail(res, 400, "BadRequest", "the body is not a DeleteOptions object");
+        return;
+      }
+      if (body.contains("preconditions") && body["preconditions"].is_object()) {
+        pre = body["preconditions"];
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& coll = objects_[t.type];
+    auto it = coll.find({t.ns, t.name});
+    if (it == coll.end()) {
+      fail(res, 404, "NotFound", t.type->plural + " \"" + t.name + "\" not found");
+      return;
+    }
+    const json& meta = it->second.object["metadata"];
+    for (const char* f : {"uid", "resourceVersion"}) {
+      std::string want = pre.value(f, "");
+      std::string have = meta.value(f, "");
+      if (!want.empty() && want != have) {
+        fail(res, 409, "Conflict",
+             std::string("Precondition failed: ") + (f[0] == 'u' ? "UID" : "ResourceVersion")
+                 + " in precondition: " + want + ", " + (f[0] == 'u' ? "UID" : "ResourceVersion")
+                 + " in object meta: " + have);
+        return;
+      }
+    }
+    reply(res, 200, *delete_object(t.type, t.ns, t.name));
+  }
+
   void update(const httplib::Request& req, httplib::Response& res, const api_target& t) {
     auto body = body_object(req, res);
     if (!body) {
@@ -627,6 +661,13 @@ class fake_kube_apiserver::impl {
       return;
     }
     std::string precondition = (*body)["metadata"].value("resourceVersion", "");
+    if (t.type->custom && precondition.empty()) {
+      fail(res, 422, "Invalid",
+           t.type->plural + "." + t.type->group + " \"" + t.name
+               + "\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be "
+                 "specified for an update");
+      return;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     auto& coll = objects_[t.type];
     auto it = coll.find({t.ns, t.name});

@@ -14,8 +14,11 @@
 ///    resourceVersion gets `410 Gone` (an ERROR event with code 410 on a watch, or the HTTP status
 ///    410 when `gone_as_http_status` is set, as older servers did);
 ///  - create (POST, 409 AlreadyExists), get, update (PUT with a resourceVersion precondition:
-///    409 Conflict on mismatch), delete; the `status` subresource (PUT .../status changes only the
-///    status, same precondition); coordination.k8s.io/v1 Leases are ordinary objects;
+///    409 Conflict on mismatch; custom resources refuse an update without one, 422 Invalid),
+///    delete (404 when absent; a DeleteOptions body's `preconditions.uid` / `.resourceVersion`
+///    that do not match answer 409 Conflict); each change is a watch event; the `status`
+///    subresource (PUT .../status changes only the status, same precondition);
+///    coordination.k8s.io/v1 Leases are ordinary objects;
 ///  - authentication: a bearer token from the accepted set, or (over TLS) a client certificate
 ///    signed by the test CA; anything else is 401.
 ///
