@@ -1,12 +1,13 @@
 #include "adapters/wasm_cache_server.hpp"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <httplib.h>
 #include <openssl/sha.h>
 
 #include "adapters/metrics_server.hpp"
 #include "model/error.hpp"
 #include "model/logging.hpp"
-#include "solo/gloo.pb.h"
 
 namespace sluice::adapters {
 
@@ -21,6 +22,37 @@ std::string sha256_hex(std::string_view bytes) {
     out += hex[c & 0xf];
   }
   return out;
+}
+
+size_t index_artifact_values(const google::protobuf::Message& artifact,
+                             std::map<std::string, std::string>& by_digest) {
+  namespace pb = google::protobuf;
+  const pb::Descriptor* d = artifact.GetDescriptor();
+  const pb::Reflection* r = artifact.GetReflection();
+  size_t seen = 0;
+  // `data`: ConfigMap data (text). `binary_data`: ConfigMap binaryData (bytes), when the Artifact
+  // type carries it. Any other shape under these names is not ours to read.
+  for (const char* name : {"data", "binary_data"}) {
+    const pb::FieldDescriptor* f = d->FindFieldByName(name);
+    if (f == nullptr || !f->is_map()) {
+      continue;
+    }
+    const pb::FieldDescriptor* key = f->message_type()->map_key();
+    const pb::FieldDescriptor* value = f->message_type()->map_value();
+    if (key->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING
+        || value->cpp_type() != pb::FieldDescriptor::CPPTYPE_STRING) {
+      continue;
+    }
+    const int n = r->FieldSize(artifact, f);
+    for (int i = 0; i < n; ++i) {
+      const pb::Message& entry = r->GetRepeatedMessage(artifact, f, i);
+      std::string bytes = entry.GetReflection()->GetString(entry, value);
+      std::string digest = sha256_hex(bytes);
+      by_digest.emplace(std::move(digest), std::move(bytes));
+      ++seen;
+    }
+  }
+  return seen;
 }
 
 wasm_cache_server::wasm_cache_server(world_provider worlds)
@@ -47,9 +79,8 @@ std::optional<std::string> wasm_cache_server::lookup(const std::string& digest) 
     by_digest_.clear();
     if (current) {
       for (const auto& [_, r] : current->of(model::resource_kind::artifact)) {
-        const auto* a = static_cast<const ::gloo::solo::io::Artifact*>(r.message.get());
-        for (const auto& [key, value] : a->data()) {
-          by_digest_.emplace(sha256_hex(value), value);
+        if (r.message) {
+          index_artifact_values(*r.message, by_digest_);
         }
       }
     }

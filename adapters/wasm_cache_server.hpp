@@ -6,8 +6,14 @@
 /// other path or an unknown digest is 404.
 ///
 /// What it does not do (Gloo's cache pulls OCI images from registries): it fetches nothing; a
-/// module must be stored as an Artifact first. ConfigMap values are text, so a binary module must
-/// be stored in a form that is text already (Kubernetes `binaryData` is not read).
+/// module must be stored as an Artifact first.
+///
+/// Binary modules: a ConfigMap's `data` holds UTF-8 text only, so Kubernetes keeps binary values
+/// in `binaryData` (base64 in the API object). The cache serves both: every value of the
+/// Artifact's `data` map (text) and of its `binary_data` map (`map<string, bytes>`, JSON name
+/// `binaryData`, base64 like Kubernetes) when the Artifact message has that field. The fields are
+/// found by name through reflection, so the cache needs no change when the Artifact type gains
+/// `binary_data`; until it does, `binaryData` never reaches the world and only `data` is served.
 ///
 /// The digest index is rebuilt when the world changes (the provider returns a different world),
 /// on the server's thread. Thread-safe.
@@ -22,6 +28,10 @@
 #include "caf/expected.hpp"
 #include "model/world.hpp"
 
+namespace google::protobuf {
+class Message;
+}
+
 namespace httplib {
 class Server;
 }
@@ -30,6 +40,11 @@ namespace sluice::adapters {
 
 /// SHA-256 of `bytes` as 64 lower-case hex digits.
 std::string sha256_hex(std::string_view bytes);
+
+/// Adds every value of `artifact`'s `data` and `binary_data` maps (those of the two it has, with
+/// string or bytes values) to `by_digest`, keyed by SHA-256; returns how many values it saw.
+size_t index_artifact_values(const google::protobuf::Message& artifact,
+                             std::map<std::string, std::string>& by_digest);
 
 class wasm_cache_server {
  public:

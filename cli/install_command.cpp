@@ -952,7 +952,10 @@ std::vector<ojson> render_kubernetes(const install_flags& f) {
                      ojson::array({"install", "rollout", "--namespace=" + f.ns})));
 
   // The validating webhook (gloo.md §3.6 rules), served by the gateway Service. caBundle is left
-  // out: certgen fills it, and `kubectl apply` leaves fields it never set alone.
+  // out: certgen fills it, and `kubectl apply` leaves fields it never set alone. VirtualHostOptions
+  // and RouteOptions are judged on delete too (Gloo's chart: create and update only): deleting
+  // one that a VirtualService or RouteTable references is a new warning, refused when Settings
+  // disallow warnings, as deleting a used Upstream is.
   ojson client
       = {{"service",
           {{"name", "gateway"}, {"namespace", f.ns}, {"path", "/validation"}, {"port", 443}}}};
@@ -981,7 +984,8 @@ std::vector<ojson> render_kubernetes(const install_flags& f) {
             {webhook("gloo." + f.ns + ".svc",
                      ojson::array(
                          {admission_rule({"CREATE", "UPDATE", "DELETE"}, "gateway.solo.io",
-                                         {"virtualservices", "routetables"}),
+                                         {"virtualservices", "routetables", "virtualhostoptions",
+                                          "routeoptions"}),
                           admission_rule({"CREATE", "UPDATE"}, "gateway.solo.io", {"gateways"}),
                           admission_rule({"CREATE", "UPDATE", "DELETE"}, "gloo.solo.io",
                                          {"upstreams"})})),

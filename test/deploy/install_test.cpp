@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <regex>
+#include <set>
 
 #include "model/resource_kind.hpp"
 #include "test/deploy/deploy_test_support.hpp"
@@ -145,7 +147,17 @@ TEST(InstallKubernetesTest, EveryManifestIsValidForItsKind) {
         "ok gateway-proxy-envoy-config envoy.yaml: valid envoy.config.bootstrap.v3.Bootstrap",
         "ok default Settings gloo-system/default: accepted by its CRD",
         "(VirtualService gloo-system/petstore)", "(Upstream apps/web)",
-        "(RouteTable apps/routes-not-a-list) is rejected"}) {
+        "(RouteTable apps/routes-not-a-list) is rejected",
+        // The option kinds: their CRDs, the golden fixtures (flat and Kubernetes form), the
+        // fixtures, and refusals.
+        "ok CustomResourceDefinition virtualhostoptions.gateway.solo.io: structural schema",
+        "ok CustomResourceDefinition routeoptions.gateway.solo.io: structural schema",
+        "routeoptions/opts/std-timeouts.yaml#0 (RouteOption opts/std-timeouts)",
+        "routeoptions/opts/std-rewrites.yaml#0 (RouteOption opts/std-rewrites)",
+        "virtualhostoptions/opts/std-vhost.yaml#0 (VirtualHostOption opts/std-vhost)",
+        "routeoptions/team/fast.yaml#0 (RouteOption team/fast)",
+        "(VirtualHostOption opts/std-vhost)", "(RouteOption opts/misspelt-option) is rejected",
+        "(VirtualHostOption opts/options-not-an-object) is rejected"}) {
     EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
   }
 }
@@ -304,11 +316,42 @@ TEST(InstallKubernetesTest, CrdSchemasFollowTheProtosFieldByField) {
                                          "VirtualHostOption", "RouteOption"}));
 }
 
+TEST(InstallKubernetesTest, TheWebhookJudgesEveryKindGlooJudgesAndTheOptionKinds) {
+  // operations by "group/resource", from every rule of every webhook.
+  std::map<std::string, std::set<std::string>> judged;
+  for (const auto& doc : YAML::LoadAll(read_file(committed))) {
+    if (!doc["kind"] || doc["kind"].as<std::string>() != "ValidatingWebhookConfiguration") {
+      continue;
+    }
+    for (const auto& hook : doc["webhooks"]) {
+      for (const auto& rule : hook["rules"]) {
+        for (const auto& group : rule["apiGroups"]) {
+          for (const auto& resource : rule["resources"]) {
+            for (const auto& op : rule["operations"]) {
+              judged[group.as<std::string>() + "/" + resource.as<std::string>()].insert(
+                  op.as<std::string>());
+            }
+          }
+        }
+      }
+    }
+  }
+  const std::set<std::string> all = {"CREATE", "UPDATE", "DELETE"};
+  for (const char* r : {"gateway.solo.io/virtualservices", "gateway.solo.io/routetables",
+                        "gateway.solo.io/virtualhostoptions", "gateway.solo.io/routeoptions",
+                        "gloo.solo.io/upstreams"}) {
+    EXPECT_EQ(judged[r], all) << r;
+  }
+  EXPECT_EQ(judged["gateway.solo.io/gateways"], (std::set<std::string>{"CREATE", "UPDATE"}));
+  EXPECT_EQ(judged["/secrets"], std::set<std::string>{"DELETE"});
+  EXPECT_EQ(judged["/namespaces"], std::set<std::string>{"DELETE"});
+}
+
 TEST(InstallKubernetesTest, TheDecoderAgreesWithTheFixtures) {
   model::decode_context ctx{"valid.yaml", std::nullopt, "default"};
   auto valid = model::decode_documents(read_file(fixtures / "valid.yaml"), ctx);
   EXPECT_TRUE(valid.errors.empty()) << valid.errors.front().to_string();
-  EXPECT_EQ(valid.resources.size(), 17u);
+  EXPECT_EQ(valid.resources.size(), 20u);
   auto docs = YAML::LoadAll(read_file(fixtures / "invalid.yaml"));
   for (const auto& doc : docs) {
     YAML::Emitter out;

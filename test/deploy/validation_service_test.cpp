@@ -117,6 +117,87 @@ TEST_F(ValidationServiceTest, AskingIsNotAdmitting) {
   EXPECT_TRUE(r2.accepted()) << r2.message();
 }
 
+TEST(ValidationServiceOptionKindsTest, JudgesRouteOptionsByTheRoutesThatUseThem) {
+  model::world w;
+  auto problems = test::load_world(test::source_dir() + "/examples/gateway", w);
+  ASSERT_TRUE(problems.empty()) << problems.front();
+  problems = test::add_yaml(w, R"(
+apiVersion: gateway.solo.io/v1
+kind: RouteOption
+metadata: {name: std-timeouts, namespace: opts}
+spec: {options: {timeout: 30s}}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualService
+metadata: {name: slow, namespace: apps}
+spec:
+  virtualHost:
+    domains: [slow.example.com]
+    routes:
+    - matchers: [{prefix: /}]
+      optionsConfigRefs: {delegateOptions: [{name: std-timeouts, namespace: opts}]}
+      routeAction: {single: {upstream: {name: petstore-v1, namespace: gloo-system}}}
+)");
+  ASSERT_TRUE(problems.empty()) << problems.front();
+  // Without the example Settings' invalidConfigPolicy a broken route is an error, not a
+  // replaced route with a warning.
+  ASSERT_TRUE(
+      w.erase(model::resource_key{model::resource_kind::settings, "gloo-system", "default"}));
+  auto current = std::make_shared<const model::world>(std::move(w));
+  validation_engine_options strict;
+  strict.policy_override = validation_policy{false, false};
+  auto engine = std::make_shared<validation_engine>([current] { return current; }, strict);
+  validation_service service(engine, validation_service_options{"127.0.0.1:0"});
+  auto port = service.start();
+  ASSERT_TRUE(port) << describe(port.error());
+  auto stub = v1::ValidationService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials()));
+  auto call = [&](const v1::ValidateRequest& request, v1::ValidateResponse& response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub->Validate(&ctx, request, &response);
+  };
+
+  // A broken version in Gloo's flat form (the kind in the request, the namespace defaulted):
+  // decodes, but Envoy cannot take the retry policy, so the route's virtual host fails.
+  v1::ValidateRequest broken;
+  broken.set_operation(v1::ValidateRequest::OPERATION_UPSERT);
+  broken.set_kind("RouteOption");
+  broken.set_namespace_("opts");
+  broken.set_resource(
+      "metadata: {name: std-timeouts}\noptions:\n  retries: {retryOn: 5xx, retryBackOff: "
+      "{baseInterval: 0s}}\n");
+  v1::ValidateResponse refused;
+  ASSERT_TRUE(call(broken, refused).ok());
+  EXPECT_FALSE(refused.accepted());
+  ASSERT_GT(refused.errors_size(), 0) << refused.message();
+  EXPECT_EQ(refused.errors(0).kind(), "VirtualService");
+  EXPECT_EQ(refused.errors(0).namespace_(), "apps");
+  EXPECT_EQ(refused.errors(0).name(), "slow");
+  EXPECT_NE(refused.message().find("RouteOption opts.std-timeouts would introduce"),
+            std::string::npos)
+      << refused.message();
+
+  // Deleting it: the missing ref is a warning, refused under allowWarnings false.
+  v1::ValidateRequest remove;
+  remove.set_operation(v1::ValidateRequest::OPERATION_DELETE);
+  remove.set_kind("routeoptions");
+  remove.set_namespace_("opts");
+  remove.set_name("std-timeouts");
+  v1::ValidateResponse warned;
+  ASSERT_TRUE(call(remove, warned).ok());
+  EXPECT_FALSE(warned.accepted());
+  EXPECT_EQ(warned.errors_size(), 0);
+  ASSERT_GT(warned.warnings_size(), 0);
+  EXPECT_EQ(warned.warnings(0).kind(), "VirtualService");
+  EXPECT_NE(warned.warnings(0).message().find("routeOption opts.std-timeouts"), std::string::npos)
+      << warned.warnings(0).message();
+  std::vector<std::string> affected(warned.affected_proxies().begin(),
+                                    warned.affected_proxies().end());
+  EXPECT_NE(std::find(affected.begin(), affected.end(), "gloo-system~gateway-proxy"),
+            affected.end());
+}
+
 TEST_F(ValidationServiceTest, IncompleteRequestsAreInvalidArguments) {
   v1::ValidateResponse response;
   v1::ValidateRequest none;

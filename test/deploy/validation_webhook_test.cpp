@@ -290,6 +290,71 @@ spec:
   EXPECT_EQ(unrelated["response"]["allowed"], true) << unrelated.dump();
 }
 
+TEST_F(ValidationWebhookTest, JudgesVirtualHostOptionsAndRouteOptions) {
+  // A VirtualService whose virtual host and route take their options from option resources.
+  ASSERT_TRUE(test::add_yaml(world_, R"(
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: std-vhost, namespace: opts}
+spec: {options: {retries: {retryOn: connect-failure}}}
+---
+apiVersion: gateway.solo.io/v1
+kind: RouteOption
+metadata: {name: std-timeouts, namespace: opts}
+spec: {options: {timeout: 30s}}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualService
+metadata: {name: slow, namespace: apps}
+spec:
+  virtualHost:
+    domains: [slow.example.com]
+    optionsConfigRefs: {delegateOptions: [{name: std-vhost, namespace: opts}]}
+    routes:
+    - matchers: [{prefix: /}]
+      optionsConfigRefs: {delegateOptions: [{name: std-timeouts, namespace: opts}]}
+      routeAction: {single: {upstream: {name: petstore-v1, namespace: gloo-system}}}
+)")
+                  .empty());
+  current_ = std::make_shared<const model::world>(world_);
+  start();
+  const json vho_kind
+      = {{"group", "gateway.solo.io"}, {"version", "v1"}, {"kind", "VirtualHostOption"}};
+  const json ro_kind = {{"group", "gateway.solo.io"}, {"version", "v1"}, {"kind", "RouteOption"}};
+  auto vho = [](const json& options) {
+    return json{
+        {"apiVersion", "gateway.solo.io/v1"},
+        {"kind", "VirtualHostOption"},
+        {"metadata", {{"name", "std-vhost"}, {"namespace", "opts"}, {"resourceVersion", "7"}}},
+        {"spec", {{"options", options}}}};
+  };
+
+  // An update that makes the referencing virtual host fail: refused, naming the VirtualService.
+  const json bad_backoff
+      = {{"retries", {{"retryOn", "5xx"}, {"retryBackOff", {{"baseInterval", "0s"}}}}}};
+  auto bad = admit(review("UPDATE", vho_kind, "opts", "std-vhost", vho(bad_backoff),
+                          vho({{"retries", {{"retryOn", "connect-failure"}}}})));
+  EXPECT_EQ(bad["response"]["allowed"], false) << bad.dump();
+  const std::string message = bad["response"]["status"].value("message", "");
+  EXPECT_NE(message.find("VirtualHostOption opts.std-vhost would introduce"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("VirtualService apps.slow"), std::string::npos) << message;
+  EXPECT_NE(message.find("baseInterval"), std::string::npos) << message;
+
+  // A good update passes.
+  auto good = admit(review("UPDATE", vho_kind, "opts", "std-vhost",
+                           vho({{"retries", {{"retryOn", "gateway-error"}}}})));
+  EXPECT_EQ(good["response"]["allowed"], true) << good.dump();
+
+  // Deleting the RouteOption the route uses: allowed, with the missing-ref warning kubectl prints.
+  auto del = admit(review("DELETE", ro_kind, "opts", "std-timeouts", nullptr, nullptr));
+  EXPECT_EQ(del["response"]["allowed"], true) << del.dump();
+  ASSERT_TRUE(del["response"].contains("warnings")) << del.dump();
+  EXPECT_NE(del["response"]["warnings"].dump().find("routeOption opts.std-timeouts"),
+            std::string::npos)
+      << del.dump();
+}
+
 TEST_F(ValidationWebhookTest, AnswersV1beta1InKind) {
   start();
   auto answer = admit(review("CREATE", vs_kind, "gloo-system", "shop",
