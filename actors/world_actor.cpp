@@ -1,5 +1,7 @@
 #include "actors/world_actor.hpp"
 
+#include <optional>
+
 #include "model/gateway_translator.hpp"
 #include "model/error.hpp"
 #include "model/logging.hpp"
@@ -90,6 +92,10 @@ bool judged(model::resource_kind kind) {
          && kind != resource_kind::artifact && kind != resource_kind::proxy;
 }
 
+/// Resources that may be taken out of the world when translation refuses them and they have no
+/// clean form: not Settings (without them every default changes).
+bool withdrawable(model::resource_kind kind) { return kind != model::resource_kind::settings; }
+
 /// Looks at the findings of the resources changed since the last look: clean forms are
 /// remembered; a changed resource with errors whose last clean form differs is put back by a
 /// reverted event. Returns the events to append (empty: nothing to put back).
@@ -99,45 +105,104 @@ event_batch find_reverts(world_actor::stateful_pointer<world_actor_state> self) 
   if (st.clean_forms_known && st.suspects.empty()) {
     return reverts;
   }
-  const auto report = st.translator->report();  // O(world): only when something judged changed
+  // The first look covers everything; later ones only what changed: VirtualServices (the
+  // common edit) by a direct look at their pieces, other kinds through a report that keeps
+  // their findings only (still a walk over every piece).
+  model::translation_report report;
+  std::set<model::resource_key> slow;
+  std::map<model::resource_key, std::vector<std::string>> quick;
+  if (!st.clean_forms_known) {
+    report = st.translator->report();
+  } else {
+    for (const auto& key : st.suspects) {
+      if (auto errors = st.translator->errors_of(key)) {
+        quick.emplace(key, std::move(*errors));
+      } else {
+        slow.insert(key);
+      }
+    }
+    if (!slow.empty()) {
+      report = st.translator->report_for(slow);
+    }
+  }
   const auto& w = st.translator->world();
+  const std::vector<std::string> none;
+  auto errors_of = [&](const model::resource_key& key) -> const std::vector<std::string>& {
+    if (auto q = quick.find(key); q != quick.end()) {
+      return q->second;
+    }
+    auto found = report.entries().find(key);
+    return found == report.entries().end() ? none : found->second.errors;
+  };
   auto look = [&](const model::resource_key& key) {
     const auto* now = w.find(key);
     if (now == nullptr) {
       st.last_clean.erase(key);
       return;
     }
-    auto found = report.entries().find(key);
-    if (found == report.entries().end() || found->second.errors.empty()) {
+    const auto& errors = errors_of(key);
+    if (errors.empty()) {
       st.last_clean.insert_or_assign(key, *now);
       return;
     }
     auto clean = st.last_clean.find(key);
-    if (clean == st.last_clean.end() || clean->second.content_hash == now->content_hash) {
-      return;  // never clean, or already back at the clean form: nothing better to serve
+    if (clean != st.last_clean.end() && clean->second.content_hash == now->content_hash) {
+      return;  // back at the clean form and refused now: the world changed around it
     }
+    st.refused.insert_or_assign(key, *now);
     sluice::v1::Event ev;
     ev.set_source("translation");
     ev.set_kind(std::string(model::name_of(key.kind)));
     ev.set_namespace_(key.ns);
     ev.set_name(key.name);
-    ev.set_op(sluice::v1::EVENT_OP_UPSERT);
     ev.set_verdict(sluice::v1::VERDICT_REVERTED);
-    ev.set_resource(model::canonical_bytes(*clean->second.message));
-    ev.set_content_hash(clean->second.content_hash);
     ev.set_origin(now->origin);
-    for (const auto& e : found->second.errors) {
+    ev.set_raw(model::canonical_bytes(*now->message));
+    for (const auto& e : errors) {
       ev.add_errors(e);
     }
-    log::actors()->warn(
-        "translation refused kind={} namespace={} name={} seq={}; serving its last accepted form "
-        "from seq={}: {}",
-        model::name_of(key.kind), key.ns, key.name, now->seq, clean->second.seq,
-        found->second.errors.front());
+    if (clean != st.last_clean.end()) {
+      ev.set_op(sluice::v1::EVENT_OP_UPSERT);
+      ev.set_resource(model::canonical_bytes(*clean->second.message));
+      ev.set_content_hash(clean->second.content_hash);
+      log::actors()->warn(
+          "translation refused kind={} namespace={} name={} seq={}; serving its last accepted "
+          "form from seq={}: {}",
+          model::name_of(key.kind), key.ns, key.name, now->seq, clean->second.seq,
+          errors.front());
+    } else {
+      if (!withdrawable(key.kind)) {
+        return;
+      }
+      // Never translated cleanly: nothing to go back to. Taking it out keeps a refused newcomer
+      // from competing (by arrival) with the resources it conflicts with.
+      ev.set_op(sluice::v1::EVENT_OP_DELETE);
+      log::actors()->warn(
+          "translation refused kind={} namespace={} name={} seq={}; it never translated cleanly, "
+          "so it is not served: {}",
+          model::name_of(key.kind), key.ns, key.name, now->seq, errors.front());
+    }
     reverts.push_back(std::move(ev));
   };
   if (!st.clean_forms_known) {
     st.clean_forms_known = true;
+    // Refused forms from before a restart are retried like the ones refused now.
+    for (const auto& [key, r] : w.rejections()) {
+      if (r.stage != model::rejection_stage_translation || r.refused.empty()) {
+        continue;
+      }
+      auto msg = model::new_message(key.kind);
+      if (!msg->ParseFromString(r.refused)) {
+        continue;
+      }
+      model::stored_resource form;
+      form.key = key;
+      form.message = std::shared_ptr<const google::protobuf::Message>(std::move(msg));
+      form.content_hash = model::content_hash(r.refused);
+      form.seq = r.seq;
+      form.origin = r.origin;
+      st.refused.insert_or_assign(key, std::move(form));
+    }
     for (const auto& k : model::all_kinds()) {
       if (!judged(k.kind)) {
         continue;
@@ -153,6 +218,75 @@ event_batch find_reverts(world_actor::stateful_pointer<world_actor_state> self) 
   }
   st.suspects.clear();
   return reverts;
+}
+
+/// The errors translation now has for one resource.
+std::vector<std::string> current_errors(const xds::incremental_translator& t,
+                                        const model::resource_key& key) {
+  if (auto quick = t.errors_of(key)) {
+    return *quick;
+  }
+  auto report = t.report_for({key});
+  auto found = report.entries().find(key);
+  return found == report.entries().end() ? std::vector<std::string>{} : found->second.errors;
+}
+
+/// After other resources changed: tries each refused form again, outside the log (put it,
+/// translate, look, put back what the log says). A form that now translates cleanly is returned
+/// as an accepted upsert to append; it stays in the translator meanwhile, as the event will put
+/// it there anyway. The keys of every snapshot touched go to `held`.
+event_batch retry_refused(world_actor::stateful_pointer<world_actor_state> self) {
+  auto& st = self->state;
+  event_batch readmit;
+  if (!st.others_changed || st.refused.empty()) {
+    return readmit;
+  }
+  st.others_changed = false;
+  auto hold = [&](const xds::translation_delta& d) {
+    for (const auto& [key, change] : d.changed) {
+      st.held.insert(key);
+    }
+    for (const auto& key : d.removed) {
+      st.held.insert(key);
+    }
+  };
+  for (auto it = st.refused.begin(); it != st.refused.end();) {
+    const auto key = it->first;
+    const auto* cur = st.translator->world().find(key);
+    std::optional<model::stored_resource> logged;
+    if (cur != nullptr) {
+      logged = *cur;
+    }
+    auto trial = it->second;
+    trial.seq = st.translator->world().watermark() + 1;  // it would arrive now
+    st.translator->put(trial);
+    hold(st.translator->flush());
+    if (current_errors(*st.translator, key).empty()) {
+      sluice::v1::Event ev;
+      ev.set_source("translation");
+      ev.set_kind(std::string(model::name_of(key.kind)));
+      ev.set_namespace_(key.ns);
+      ev.set_name(key.name);
+      ev.set_op(sluice::v1::EVENT_OP_UPSERT);
+      ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
+      ev.set_resource(model::canonical_bytes(*trial.message));
+      ev.set_content_hash(trial.content_hash);
+      ev.set_origin(trial.origin);
+      log::actors()->info("translation accepts a refused form now kind={} namespace={} name={}",
+                          model::name_of(key.kind), key.ns, key.name);
+      readmit.push_back(std::move(ev));
+      it = st.refused.erase(it);
+      continue;
+    }
+    if (logged) {
+      st.translator->put(std::move(*logged));
+    } else {
+      st.translator->erase(key);
+    }
+    hold(st.translator->flush());
+    ++it;
+  }
+  return readmit;
 }
 
 void publish_key(world_actor::stateful_pointer<world_actor_state> self, const std::string& key,
@@ -190,6 +324,9 @@ void translate(world_actor::stateful_pointer<world_actor_state> self) {
   }
   if (st.journal) {
     auto reverts = find_reverts(self);
+    if (reverts.empty() && !st.revert_in_flight && st.revert_awaited == 0) {
+      reverts = retry_refused(self);
+    }
     if (!reverts.empty()) {
       registry.counter("sluice_translation_reverts_total",
                        "resources put back to their last clean form after translation refused "
@@ -278,8 +415,18 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
           } else if ((ev.verdict() == sluice::v1::VERDICT_ACCEPTED
                       || ev.verdict() == sluice::v1::VERDICT_REVERTED)
                      && !ev.name().empty()) {
-            if (auto kind = model::parse_kind(ev.kind()); kind && judged(*kind)) {
-              st.suspects.insert(model::resource_key{*kind, ev.namespace_(), ev.name()});
+            if (auto kind = model::parse_kind(ev.kind())) {
+              const model::resource_key key{*kind, ev.namespace_(), ev.name()};
+              if (judged(*kind)) {
+                st.suspects.insert(key);
+              }
+              if (ev.verdict() == sluice::v1::VERDICT_ACCEPTED) {
+                // New input supersedes a refused form; any other change may unblock one.
+                // Endpoints never decide whether a form translates.
+                if (st.refused.erase(key) == 0 && *kind != model::resource_kind::endpoint) {
+                  st.others_changed = true;
+                }
+              }
             }
           }
         }

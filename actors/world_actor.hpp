@@ -14,7 +14,11 @@
 /// holds publishing until the event is back from the journal and translated. So no client ever
 /// sees the resource's virtual host vanish, the log says what happened, replay reproduces it and
 /// a restart keeps it (the state rows hold the reverted form and the rejection). A resource that
-/// never translated cleanly has nothing to go back to and stays out, as before.
+/// never translated cleanly has nothing to go back to: the reverted event (a delete) takes it out
+/// of the world, so a refused newcomer does not compete by arrival with the resources it
+/// conflicts with. Refused forms are retried when other resources change (outside the log: put,
+/// translate, look, put back), and logged as accepted when they translate cleanly: what the
+/// refusal depended on (a missing Secret, a conflicting domain) may go away.
 
 #include <chrono>
 #include <functional>
@@ -74,6 +78,10 @@ struct world_actor_state {
   uint64_t revert_awaited = 0;   ///< seq of the last revert appended (0: none in flight)
   bool revert_in_flight = false; ///< appended, no answer yet
   std::set<std::string> held;    ///< snapshot keys changed while a revert was in flight
+  /// Forms translation refused, by resource: retried after other resources change (a Secret or
+  /// an Upstream they need may have arrived), logged as accepted once they translate cleanly.
+  std::map<model::resource_key, model::stored_resource> refused;
+  bool others_changed = false;   ///< since the last retry
 };
 
 world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_actor_state> self,

@@ -33,8 +33,16 @@ class full_engine final : public translation_engine {
       }
     }
     snapshots_ = std::move(t.snapshots);
+    report_ = std::move(t.report);
     breakdown_.translate_ms += ms_since(start);
     return changed;
+  }
+
+  model::translation_report report() override { return report_; }
+  model::translation_report report_for(std::set<model::resource_key> keys) override {
+    auto r = model::translation_report::only(std::move(keys));
+    r.merge(report_);
+    return r;
   }
 
   void materialize(const std::vector<std::string>&) override {}
@@ -44,6 +52,7 @@ class full_engine final : public translation_engine {
   time_breakdown breakdown() const override { return breakdown_; }
 
  private:
+  model::translation_report report_;
   static bool same_versions(const xds::snapshot& a, const xds::snapshot& b) {
     if (a.types.size() != b.types.size()) {
       return false;
@@ -93,6 +102,11 @@ class incremental_engine final : public translation_engine {
 
   std::map<std::string, xds::snapshot_ptr> snapshots() override {
     return translator_.snapshots();
+  }
+
+  model::translation_report report() override { return translator_.report(); }
+  model::translation_report report_for(std::set<model::resource_key> keys) override {
+    return translator_.report_for(std::move(keys));
   }
 
   time_breakdown breakdown() const override {

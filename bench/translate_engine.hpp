@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -81,6 +82,10 @@ class translation_engine {
   /// The snapshots currently published, by key.
   virtual std::map<std::string, xds::snapshot_ptr> snapshots() = 0;
   virtual time_breakdown breakdown() const = 0;
+  /// The translation report of what is published (the world actor assembles it after each
+  /// flush with a judged change, to find resources translation refused).
+  virtual model::translation_report report() = 0;
+  virtual model::translation_report report_for(std::set<model::resource_key> keys) = 0;
 };
 
 enum class engine_kind : uint8_t { full, incremental };

@@ -41,6 +41,8 @@ struct translate_figures {
   double cold_ms = 0;            ///< first translation of the whole world
   double floor_ms = 0;           ///< serializing every resource of the produced snapshots
   double hash_all_ms = 0;        ///< hashing those bytes (the version floor)
+  double report_ms = 0;          ///< assembling the translation report (median of 5)
+  double report_one_ms = 0;      ///< the same, keeping one VirtualService's findings only
   time_breakdown cold_breakdown;
   /// Event applied -> snapshots ready to serve.
   latency incr_vs, incr_endpoint, incr_upstream, incr_route_table;

@@ -15,7 +15,7 @@ caf::expected<std::optional<world_change>> change_of(const sluice::v1::Event& ev
   if (ev.op() != sluice::v1::EVENT_OP_DELETE && ev.op() != sluice::v1::EVENT_OP_UPSERT) {
     return std::optional<world_change>{};
   }
-  if (ev.name().empty() || (reverted && ev.op() != sluice::v1::EVENT_OP_UPSERT)) {
+  if (ev.name().empty()) {
     return std::optional<world_change>{};  // an origin-only event changes no resource
   }
   auto kind = parse_kind(ev.kind());
@@ -74,8 +74,10 @@ void apply_rejections(world& w, const sluice::v1::Event& ev) {
       }
       break;
     case sluice::v1::VERDICT_REVERTED:
-      if (!ev.name().empty() && ev.op() == sluice::v1::EVENT_OP_UPSERT) {
-        w.set_rejection(key, rejection_of_event(rejection_stage_translation));
+      if (!ev.name().empty()) {
+        auto r = rejection_of_event(rejection_stage_translation);
+        r.refused = ev.raw();
+        w.set_rejection(key, std::move(r));
       }
       break;
     default:
@@ -129,6 +131,7 @@ caf::expected<void> apply_state_rows(world& w, const std::vector<sluice::v1::Sta
       r.errors.assign(row.rejection().errors().begin(), row.rejection().errors().end());
       r.stage = row.rejection().stage();
       r.origin = row.origin();
+      r.refused = row.rejection().refused();
       if (row.name().empty()) {
         w.set_origin_rejection(*kind, row.origin(), std::move(r));
       } else {

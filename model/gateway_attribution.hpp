@@ -23,6 +23,9 @@ namespace sluice::model {
 /// Adds `message` as an error of `key` unless that exact error is already recorded.
 inline void report_error(translation_report& report, const resource_key& key,
                          const std::string& message) {
+  if (!report.wants(key)) {
+    return;
+  }
   auto i = report.entries().find(key);
   if (i != report.entries().end()) {
     const auto& errors = i->second.errors;
@@ -36,6 +39,9 @@ inline void report_error(translation_report& report, const resource_key& key,
 /// Adds `message` as a warning of `key` unless that exact warning is already recorded.
 inline void report_warning(translation_report& report, const resource_key& key,
                            const std::string& message) {
+  if (!report.wants(key)) {
+    return;
+  }
   auto i = report.entries().find(key);
   if (i != report.entries().end()) {
     const auto& warnings = i->second.warnings;
@@ -49,6 +55,9 @@ inline void report_warning(translation_report& report, const resource_key& key,
 /// Merges `from` into `into` with the same de-duplication (touches included).
 inline void merge_report(translation_report& into, const translation_report& from) {
   for (const auto& [key, r] : from.entries()) {
+    if (!into.wants(key)) {
+      continue;
+    }
     into.touch(key);
     for (const auto& e : r.errors) {
       report_error(into, key, e);

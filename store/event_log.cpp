@@ -1185,7 +1185,8 @@ class event_log::impl {
   ///    reliability.md §1.7), and clears the rejections of the resource and of its origin;
   ///  - an accepted delete removes the row and the rejections of the resource and its origin;
   ///  - a rejected event puts a rejection row for the resource (or, without a name, its origin);
-  ///  - a reverted event puts the form it carries back and a rejection row for the resource.
+  ///  - a reverted event puts the form it carries back (an upsert) or removes the resource (a
+  ///    delete: it never translated cleanly), and puts a rejection row for it.
   rocksdb::Status stage_state(rocksdb::WriteBatch& batch, const sluice::v1::Event& event,
                               std::string& scratch) const {
     const auto key = state_key(event.kind(), event.namespace_(), event.name());
@@ -1207,6 +1208,9 @@ class event_log::impl {
       auto* r = row.mutable_rejection();
       r->set_seq(event.seq());
       r->set_stage(std::string(stage));
+      if (event.verdict() == sluice::v1::VERDICT_REVERTED) {
+        r->set_refused(event.raw());
+      }
       for (const auto& e : event.errors()) {
         r->add_errors(e);
       }
@@ -1250,10 +1254,12 @@ class event_log::impl {
                    ? put_rejection(model::rejection_stage_ingest)
                    : rocksdb::Status::OK();
       case sluice::v1::VERDICT_REVERTED: {
-        if (event.op() != sluice::v1::EVENT_OP_UPSERT || event.name().empty()) {
+        if (event.name().empty()) {
           return rocksdb::Status::OK();
         }
-        auto status = put_accepted();
+        auto status = event.op() == sluice::v1::EVENT_OP_UPSERT
+                          ? put_accepted()
+                          : batch.Delete(cf(cf_state), key);
         return status.ok() ? put_rejection(model::rejection_stage_translation) : status;
       }
       default:

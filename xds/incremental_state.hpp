@@ -274,7 +274,8 @@ struct incremental_translator::state {
   translation_delta publish();
   snapshot_ptr published(const std::string& key, snapshot_content& content);
   translation_delta full_translation();
-  model::translation_report assemble_report() const;
+  /// Adds every finding to `r` (which may keep only some keys: translation_report::only).
+  model::translation_report assemble_report(model::translation_report r) const;
 
   // --- incremental_gateway.cpp -------------------------------------------------------------------
   void update_gateways();

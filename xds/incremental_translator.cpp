@@ -657,13 +657,14 @@ translation_delta incremental_translator::state::full_translation() {
 
 // --- the report -------------------------------------------------------------------------------
 
-model::translation_report incremental_translator::state::assemble_report() const {
+model::translation_report incremental_translator::state::assemble_report(
+    model::translation_report r) const {
   if (full_mode) {
-    return full_report;
+    r.merge(full_report);
+    return r;
   }
   // The same findings in the same order as translate_world: gateway translation, then each
   // proxy, then the proxyless view (model::report_* de-duplicate as the batch code does).
-  model::translation_report r;
   if (settings) {
     model::report_settings(*settings, r);
   }
@@ -928,7 +929,64 @@ snapshot_ptr incremental_translator::snapshot(std::string_view key) {
 }
 
 model::translation_report incremental_translator::report() const {
-  return state_->assemble_report();
+  return state_->assemble_report({});
+}
+
+std::optional<std::vector<std::string>> incremental_translator::errors_of(
+    const model::resource_key& key) const {
+  const auto& st = *state_;
+  if (st.full_mode || key.kind != resource_kind::virtual_service) {
+    return std::nullopt;
+  }
+  // Where assemble_report finds a VirtualService's errors: its own translation (which includes
+  // the RouteTables it reaches), its placement on each Gateway (domain conflicts), its Envoy
+  // virtual host on each listener, the listener's blame, and its proxyless form.
+  std::vector<std::string> out;
+  auto add = [&](const std::string& e) {
+    if (std::find(out.begin(), out.end(), e) == out.end()) {
+      out.push_back(e);
+    }
+  };
+  auto add_from = [&](const model::translation_report& r) {
+    if (auto i = r.entries().find(key); i != r.entries().end()) {
+      for (const auto& e : i->second.errors) {
+        add(e);
+      }
+    }
+  };
+  auto vs = st.vss.find(key);
+  if (vs == st.vss.end()) {
+    return out;
+  }
+  add_from(vs->second.t.report);
+  if (vs->second.legacy) {
+    add_from(vs->second.legacy->report);
+  }
+  for (const auto& [gkey, g] : st.gateways) {
+    if (auto p = g.selected.find(key); p != g.selected.end() && p->second.finding
+                                         && p->second.finding->first) {
+      add(p->second.finding->second);
+    }
+  }
+  for (const auto& [name, role] : st.roles) {
+    for (const auto& l : role.listeners) {
+      if (!l.http) {
+        continue;
+      }
+      if (auto vh = l.h.vhosts.find(key); vh != l.h.vhosts.end()) {
+        add_from(vh->second.report);
+      }
+      if (auto b = l.h.blame.find(key); b != l.h.blame.end()) {
+        add(b->second);
+      }
+    }
+  }
+  return out;
+}
+
+model::translation_report incremental_translator::report_for(
+    std::set<model::resource_key> keys) const {
+  return state_->assemble_report(model::translation_report::only(std::move(keys)));
 }
 
 const incremental_stats& incremental_translator::stats() const { return state_->stats; }
