@@ -6,167 +6,16 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
-#include "actors/actor_types.hpp"
-#include "envoy/config/listener/v3/listener.pb.h"
-#include "envoy/config/route/v3/route.pb.h"
-#include "model/error.hpp"
-#include "store/event_log.hpp"
 #include "actors/world_actor.hpp"
+#include "envoy/config/listener/v3/listener.pb.h"
+#include "test/actors/control_plane_fixture.hpp"
 #include "xds/world_translation.hpp"
-#include "test/support/scripted_xds_client.hpp"
-#include "test/support/temp_dir.hpp"
 
 namespace sluice::actors {
 namespace {
-
-namespace fs = std::filesystem;
-using test::scripted_xds_client;
-using test::scripted_xds_client_options;
-
-constexpr auto lds = xds::listener_type;
-constexpr auto rds = xds::route_type;
-constexpr auto cds = xds::cluster_type;
-
-const char* gateway_yaml = R"(metadata:
-  name: gateway-proxy
-  namespace: gloo-system
-bindAddress: "::"
-bindPort: 8080
-httpGateway: {}
-)";
-
-std::string upstream_yaml(const std::string& name, int port) {
-  return "metadata:\n  name: " + name + "\n  namespace: gloo-system\nstatic:\n  hosts:\n"
-         "    - addr: 127.0.0.1\n      port: " + std::to_string(port) + "\n";
-}
-
-std::string vs_yaml(const std::string& name, const std::string& domain,
-                    const std::string& upstream) {
-  return "metadata:\n  name: " + name + "\n  namespace: gloo-system\nvirtualHost:\n  domains: ["
-         + domain + "]\n  routes:\n    - matchers: [{prefix: /}]\n      routeAction:\n"
-         "        single:\n          upstream: {name: " + upstream + "}\n";
-}
-
-/// Writes through a temporary file and a rename, as editors and config managers do.
-void write_atomically(const fs::path& path, const std::string& content) {
-  fs::create_directories(path.parent_path());
-  auto tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-  }
-  fs::rename(tmp, path);
-}
-
-/// The route's cluster (single destination) of the first route of the first virtual host.
-std::string first_cluster(const google::protobuf::Any& any) {
-  envoy::config::route::v3::RouteConfiguration rc;
-  if (!any.UnpackTo(&rc) || rc.virtual_hosts_size() == 0 || rc.virtual_hosts(0).routes_size() == 0) {
-    return "";
-  }
-  return rc.virtual_hosts(0).routes(0).route().cluster();
-}
-
-class ControlPlaneTest : public ::testing::Test {
- protected:
-  ControlPlaneTest() {
-    config_ = dir_.path() / "config";
-    data_ = dir_.path() / "data";
-    write_atomically(config_ / "gateways/gloo-system/gateway-proxy.yaml", gateway_yaml);
-    write_atomically(config_ / "upstreams/gloo-system/a.yaml", upstream_yaml("a", 50061));
-    write_atomically(config_ / "upstreams/gloo-system/b.yaml", upstream_yaml("b", 50062));
-    write_atomically(config_ / "virtualservices/gloo-system/greeter.yaml",
-                     vs_yaml("greeter", "greeter", "a"));
-  }
-
-  ~ControlPlaneTest() override { stop(); }
-
-  void start(control_plane_options options = {}) {
-    cfg_ = std::make_unique<caf::actor_system_config>();
-    cfg_->add_message_types<caf::id_block::sluice>();
-    sys_ = std::make_unique<caf::actor_system>(*cfg_);
-    options.config_dir = config_.string();
-    options.data_dir = data_.string();
-    options.xds_listen = "127.0.0.1:0";
-    auto cp = control_plane::start(*sys_, options);
-    ASSERT_TRUE(cp) << describe(cp.error());
-    cp_ = std::move(*cp);
-  }
-
-  /// Stops the server and waits for every actor, so the log can be reopened.
-  void stop() {
-    clients_.clear();
-    if (cp_) {
-      cp_->stop();
-      cp_.reset();
-    }
-    sys_.reset();
-    cfg_.reset();
-  }
-
-  scripted_xds_client& proxyless_client(std::string name) {
-    scripted_xds_client_options o;
-    o.user_agent_name = "gRPC C-core linux";
-    o.follow_references = true;
-    clients_.push_back(std::make_unique<scripted_xds_client>(o));
-    auto& c = *clients_.back();
-    EXPECT_TRUE(c.connect(cp_->xds_port()));
-    c.subscribe(lds, {std::move(name)});
-    return c;
-  }
-
-  scripted_xds_client& envoy_client() {
-    scripted_xds_client_options o;
-    o.role = "gloo-system~gateway-proxy";
-    o.follow_references = true;
-    clients_.push_back(std::make_unique<scripted_xds_client>(o));
-    auto& c = *clients_.back();
-    EXPECT_TRUE(c.connect(cp_->xds_port()));
-    c.subscribe(cds);
-    c.subscribe(lds);
-    return c;
-  }
-
-  /// Events in the log, read through a read-only handle (the server may be running).
-  std::vector<sluice::v1::Event> events() {
-    std::vector<sluice::v1::Event> out;
-    auto log = store::event_log::open({data_.string(), true, true});
-    if (!log) {
-      return out;
-    }
-    (void)(*log)->for_each_event(1, UINT64_MAX, [&](const sluice::v1::Event& ev) {
-      out.push_back(ev);
-      return true;
-    });
-    return out;
-  }
-
-  bool wait_for_event(const std::function<bool(const sluice::v1::Event&)>& pred) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      for (const auto& ev : events()) {
-        if (pred(ev)) {
-          return true;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval, bounded
-    }
-    return false;
-  }
-
-  test::temp_dir dir_;
-  fs::path config_;
-  fs::path data_;
-  std::unique_ptr<caf::actor_system_config> cfg_;
-  std::unique_ptr<caf::actor_system> sys_;
-  std::unique_ptr<control_plane> cp_;
-  std::vector<std::unique_ptr<scripted_xds_client>> clients_;
-};
 
 TEST_F(ControlPlaneTest, ProxylessClientGetsApiListenerRoutesAndClusters) {
   start();
@@ -290,25 +139,6 @@ TEST_F(ControlPlaneTest, FileDeletedWhileStoppedIsDeletedAtRestart) {
   EXPECT_TRUE(deleted);
 }
 
-/// Virtual host name -> its domains, in the listener's RouteConfiguration of a client's state
-/// (pass the state wait_for hands its predicate: the client is locked while it runs).
-template <class State>
-std::map<std::string, std::vector<std::string>> domains_in(State st) {
-  std::map<std::string, std::vector<std::string>> out;
-  envoy::config::route::v3::RouteConfiguration rc;
-  if (!st.held[std::string(rds)]["listener-::-8080-routes"].UnpackTo(&rc)) {
-    return out;
-  }
-  for (const auto& vh : rc.virtual_hosts()) {
-    out[vh.name()] = {vh.domains().begin(), vh.domains().end()};
-  }
-  return out;
-}
-
-std::map<std::string, std::vector<std::string>> served_domains(scripted_xds_client& c) {
-  return domains_in(c.current());
-}
-
 TEST_F(ControlPlaneTest, DomainConflictIntroducedByAnEditKeepsTheLastAcceptedForm) {
   write_atomically(config_ / "virtualservices/gloo-system/other.yaml",
                    vs_yaml("other", "other.example.com", "b"));
@@ -338,22 +168,6 @@ TEST_F(ControlPlaneTest, DomainConflictIntroducedByAnEditKeepsTheLastAcceptedFor
 
   // The rejection and the reverted form are state: they survive a restart, which appends
   // nothing (the input did not change) and serves the same.
-  auto rows = [&] {
-    auto log = store::event_log::open({data_.string(), true, true});
-    EXPECT_TRUE(log);
-    auto state = (*log)->load_state();
-    EXPECT_TRUE(state);
-    return *state;
-  };
-  auto rejection_rows = [&] {
-    std::vector<sluice::v1::StateRecord> out;
-    for (const auto& r : rows()) {
-      if (r.has_rejection()) {
-        out.push_back(r);
-      }
-    }
-    return out;
-  };
   auto rejected = rejection_rows();
   ASSERT_EQ(rejected.size(), 1u);
   EXPECT_EQ(rejected[0].name(), "other");
@@ -383,20 +197,51 @@ TEST_F(ControlPlaneTest, DomainConflictIntroducedByAnEditKeepsTheLastAcceptedFor
   EXPECT_TRUE(rejection_rows().empty());
 }
 
-TEST_F(ControlPlaneTest, NewVirtualServiceInConflictHasNothingToGoBackTo) {
+TEST_F(ControlPlaneTest, NewVirtualServiceInConflictIsTakenOutAndRetriedWhenTheConflictGoes) {
+  start();
+  {
+    auto& c = envoy_client();
+    ASSERT_TRUE(c.wait_for([&](const auto& s) { return domains_in(s).size() == 1; }));
+    write_atomically(config_ / "virtualservices/gloo-system/late.yaml",
+                     vs_yaml("late", "greeter", "b"));
+    // Nothing to go back to: a reverted delete takes it out of the world.
+    ASSERT_TRUE(wait_for_event([](const auto& ev) {
+      return ev.verdict() == sluice::v1::VERDICT_REVERTED && ev.name() == "late"
+             && ev.op() == sluice::v1::EVENT_OP_DELETE && !ev.raw().empty();
+    }));
+    write_atomically(config_ / "virtualservices/gloo-system/marker.yaml",
+                     vs_yaml("marker", "marker.example.com", "b"));
+    ASSERT_TRUE(
+        c.wait_for([&](const auto& s) { return domains_in(s).count("gloo-system_marker") > 0; }));
+    EXPECT_FALSE(served_domains(c).count("gloo-system_late"));
+  }
+  stop();
+  // Refused, not held in the state, and it stays so across a restart.
+  bool held = false;
+  for (const auto& r : state_rows()) {
+    held |= !r.has_rejection() && r.name() == "late";
+  }
+  EXPECT_FALSE(held);
+  ASSERT_EQ(rejection_rows().size(), 1u);
+  EXPECT_EQ(rejection_rows()[0].rejection().stage(), "translation");
+
   start();
   auto& c = envoy_client();
-  ASSERT_TRUE(c.wait_for([&](const auto& s) { return domains_in(s).size() == 1; }));
-  write_atomically(config_ / "virtualservices/gloo-system/late.yaml",
-                   vs_yaml("late", "greeter", "b"));
-  write_atomically(config_ / "virtualservices/gloo-system/marker.yaml",
-                   vs_yaml("marker", "marker.example.com", "b"));
   ASSERT_TRUE(
       c.wait_for([&](const auto& s) { return domains_in(s).count("gloo-system_marker") > 0; }));
   EXPECT_FALSE(served_domains(c).count("gloo-system_late"));
-  for (const auto& ev : events()) {
-    EXPECT_NE(ev.verdict(), sluice::v1::VERDICT_REVERTED) << ev.name();
-  }
+  // The owner of the domain goes away: the refused form is retried and now served, without
+  // any new input for it.
+  fs::remove(config_ / "virtualservices/gloo-system/greeter.yaml");
+  ASSERT_TRUE(
+      c.wait_for([&](const auto& s) { return domains_in(s).count("gloo-system_late") > 0; }));
+  EXPECT_EQ(served_domains(c)["gloo-system_late"], std::vector<std::string>{"greeter"});
+  ASSERT_TRUE(wait_for_event([](const auto& ev) {
+    return ev.verdict() == sluice::v1::VERDICT_ACCEPTED && ev.name() == "late"
+           && ev.source() == "translation";
+  }));
+  stop();
+  EXPECT_TRUE(rejection_rows().empty());
 }
 
 }  // namespace
