@@ -28,6 +28,7 @@
 #include "model/error.hpp"
 #include "model/logging.hpp"
 #include "store/event_log.hpp"
+#include "xds/nack_attribution.hpp"
 #include "xds/proxy_translator.hpp"
 #include "xds/validation_engine.hpp"
 #include "xds/validation_service.hpp"
@@ -476,19 +477,29 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
   caf::anon_send(p->xds, atom::record_v, p->journal);
   caf::anon_send(p->world, atom::record_v, p->journal);
   auto xds_handle = p->xds;
-  p->server->on_client_response([xds_handle](const xds::client_response& r) {
+  // Client NACKs reach the written statuses: the book keeps each client's current NACKs, the
+  // reporter attributes them over the served snapshots (as `sluice get` does over the log's).
+  auto nacks = std::make_shared<xds::nack_book>();
+  auto status_reporter = p->status_reporter;
+  if (status_reporter) {
+    auto served = p->served;
+    status_reporter->set_nack_attributor([nacks, served](const adapters::status_inputs& in) {
+      return xds::attribute_nacks(*in.world, *in.proxies, served->all(), nacks->current());
+    });
+  }
+  p->server->on_client_response([xds_handle, nacks,
+                                 status_reporter](const xds::client_response& r) {
     caf::anon_send(xds_handle, atom::response_v,
                    client_response_ptr{std::make_shared<const xds::client_response>(r)});
+    if (status_reporter && nacks->record(r)) {
+      status_reporter->nacks_changed();
+    }
   });
 
   // With discovery, the Kubernetes source reports two sources ("kubernetes" and
   // "kubernetes-discovery"); a kind is synced when both are.
   const size_t expected_sources = kube && options.kube.discovery ? 2 : 1;
   ingest_observer observer;
-  if (p->status_reporter) {
-    auto reporter = p->status_reporter;
-    observer = [reporter](const event_batch& events) { reporter->observe(events); };
-  }
   auto shared_state =
       std::make_shared<const std::vector<sluice::v1::StateRecord>>(std::move(*state));
   auto shared_cursors = std::make_shared<const cursor_map>(*cursors);

@@ -6,18 +6,6 @@ namespace sluice::adapters {
 
 namespace {
 
-// hashicorp/go-multierror's format, which Gloo's reasons use (model/status does the same).
-std::string multierror_text(const std::vector<std::string>& errors) {
-  if (errors.size() == 1) {
-    return "1 error occurred:\n\t* " + errors.front() + "\n\n";
-  }
-  std::string out = std::to_string(errors.size()) + " errors occurred:\n\t";
-  for (size_t i = 0; i < errors.size(); ++i) {
-    out += (i > 0 ? "\n\t* " : "* ") + errors[i];
-  }
-  return out + "\n\n";
-}
-
 bool is_gateway_kind(model::resource_kind kind) {
   return model::info(kind).group == "gateway.solo.io";
 }
@@ -74,65 +62,65 @@ void kubernetes_status_reporter::offer(status_inputs inputs) {
   cv_.notify_all();
 }
 
-void kubernetes_status_reporter::observe(const std::vector<sluice::v1::Event>& events) {
-  bool changed = false;
+void kubernetes_status_reporter::set_nack_attributor(nack_attributor attributor) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  attributor_ = std::move(attributor);
+}
+
+void kubernetes_status_reporter::nacks_changed() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& ev : events) {
-      if (!is_kubernetes_origin(ev.origin())) {
-        continue;
-      }
-      auto kind = model::parse_kind(ev.kind());
-      if (!kind || !reports_kind(scope_, *kind)) {
-        continue;
-      }
-      std::optional<model::resource_key> key;
-      if (!ev.name().empty()) {
-        key = model::resource_key{*kind, ev.namespace_(), ev.name()};
-      } else {
-        key = key_of_origin(*kind, ev.origin());  // the object did not decode far enough
-      }
-      if (!key) {
-        continue;
-      }
-      if (ev.verdict() == sluice::v1::VERDICT_REJECTED) {
-        rejected_[*key] = {ev.errors().begin(), ev.errors().end()};
-        changed = true;
-      } else if (rejected_.erase(*key) > 0) {
-        changed = true;  // accepted again, or deleted
-      }
-    }
-    rejections_changed_ = rejections_changed_ || changed;
+    nacks_changed_ = true;
   }
-  if (changed) {
-    cv_.notify_all();
-  }
+  cv_.notify_all();
 }
 
 kubernetes_status_reporter::status_map kubernetes_status_reporter::statuses(
     const status_inputs& inputs) const {
   status_map out;
-  if (inputs.world && inputs.report && inputs.proxies) {
-    auto all = model::build_statuses(*inputs.world, *inputs.report, *inputs.proxies, {}, options_);
-    for (auto& [key, status] : all) {
-      if (!reports_kind(scope_, key.kind)) {
-        continue;
-      }
-      const auto* stored = inputs.world->find(key);
-      if (stored == nullptr || !is_kubernetes_origin(stored->origin)) {
-        continue;
-      }
-      out.emplace(key, std::move(status));
-    }
+  if (!inputs.world || !inputs.report || !inputs.proxies) {
+    return out;
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [key, errors] : rejected_) {
-    ::core::solo::io::Status s;
-    s.set_state(::core::solo::io::Status::Rejected);
-    s.set_reason(multierror_text(errors));
-    s.set_reported_by(is_gateway_kind(key.kind) ? options_.gateway_reporter
-                                                : options_.gloo_reporter);
-    out[key] = std::move(s);
+  const auto& w = *inputs.world;
+  nack_attributor attributor;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    attributor = attributor_;
+  }
+  std::vector<model::nack_attribution> nacks;
+  if (attributor) {
+    nacks = attributor(inputs);
+  }
+  auto all = model::build_statuses(w, *inputs.report, *inputs.proxies, nacks, options_);
+  for (auto& [key, status] : all) {
+    if (!reports_kind(scope_, key.kind)) {
+      continue;
+    }
+    // Where the object lives: its accepted form's origin, or for a rejected input that was
+    // never accepted, the rejection's.
+    const std::string* origin = nullptr;
+    if (const auto* stored = w.find(key); stored != nullptr) {
+      origin = &stored->origin;
+    } else if (const auto* r = w.rejection_of(key); r != nullptr) {
+      origin = &r->origin;
+    }
+    if (origin == nullptr || !is_kubernetes_origin(*origin)) {
+      continue;
+    }
+    out.emplace(key, std::move(status));
+  }
+  // An object that did not decode far enough to name anything: its API path names it. When the
+  // world holds a form of it from that path, build_statuses already rejected that.
+  for (const auto& [kind_origin, r] : w.origin_rejections()) {
+    const auto& [kind, origin] = kind_origin;
+    if (!reports_kind(scope_, kind)) {
+      continue;
+    }
+    auto key = key_of_origin(kind, origin);
+    if (!key || out.count(*key) > 0) {
+      continue;
+    }
+    out.emplace(*key, model::never_accepted_status(kind, r, options_));
   }
   return out;
 }
@@ -173,7 +161,7 @@ void kubernetes_status_reporter::run() {
     status_inputs inputs;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || pending_ || (rejections_changed_ && last_); });
+      cv_.wait(lock, [&] { return stopping_ || pending_ || (nacks_changed_ && last_); });
       if (stopping_) {
         return;
       }
@@ -181,7 +169,7 @@ void kubernetes_status_reporter::run() {
         last_ = std::move(pending_);
         pending_.reset();
       }
-      rejections_changed_ = false;
+      nacks_changed_ = false;
       inputs = *last_;
     }
     auto map = statuses(inputs);

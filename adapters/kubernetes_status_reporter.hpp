@@ -9,17 +9,26 @@
 ///  - Only the kinds of this role: `gateway` answers for gateway.solo.io kinds, `gloo` for the
 ///    rest (gloo.solo.io, enterprise.gloo.solo.io), as Gloo's gateway and gloo pods split it and
 ///    as the RBAC of deploy/ allows; `all` for every kind.
-///  - Input rejected at ingest (it failed to decode or validate, so the world holds its last
-///    accepted form or nothing) is Rejected with the decoder's errors, whatever the translation
-///    said about the last accepted form: the object as written is not in effect.
-///  - offer() and observe() are cheap (called on actor threads): the newest outcome replaces an
-///    older unprocessed one, and the statuses are computed on the reporter's own thread.
+///  - Rejections come from the outcome's world (model::world::rejections(), kept as state rows,
+///    so they survive restarts): an object whose newest input was rejected at ingest or refused
+///    by translation is Rejected (model::build_statuses), whatever the translation said about
+///    the last accepted form, and stays Rejected after a restart until a newer input is
+///    accepted. An origin rejection (the object did not decode far enough to name anything)
+///    rejects the object its API path names, also when no form of it was ever accepted.
+///  - NACKs: with a nack attributor (the server wires xds::nack_book and xds::attribute_nacks,
+///    as `sluice get` uses over recorded NACKs), the resources a current NACK blames are
+///    Rejected ("rejected by xDS client ..."); nacks_changed() recomputes, so a later ACK of
+///    newer content clears it.
+///  - offer() and nacks_changed() are cheap (called on actor and gRPC threads): the newest
+///    outcome replaces an older unprocessed one, and the statuses are computed on the
+///    reporter's own thread.
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,12 +74,19 @@ class kubernetes_status_reporter {
   kubernetes_status_reporter(const kubernetes_status_reporter&) = delete;
   kubernetes_status_reporter& operator=(const kubernetes_status_reporter&) = delete;
 
+  /// Attributes the current NACKs to the resources of one outcome.
+  using nack_attributor
+      = std::function<std::vector<model::nack_attribution>(const status_inputs& inputs)>;
+
   /// The newest translation outcome.
   void offer(status_inputs inputs);
-  /// Events a kind actor produced (rejections and the accepted events that clear them).
-  void observe(const std::vector<sluice::v1::Event>& events);
+  /// Where NACKs come from (set before start(); unset = no NACKs).
+  void set_nack_attributor(nack_attributor attributor);
+  /// The current NACKs changed: recompute the statuses of the newest outcome.
+  void nacks_changed();
 
-  /// What would be written for these inputs and the rejections seen so far (pure; tests).
+
+  /// What would be written for these inputs and the current NACKs (pure; tests).
   status_map statuses(const status_inputs& inputs) const;
 
   void start();
@@ -90,9 +106,8 @@ class kubernetes_status_reporter {
   std::condition_variable cv_;
   std::optional<status_inputs> pending_;
   std::optional<status_inputs> last_;
-  /// Input rejected at ingest, by resource: the errors (and the origin, to filter).
-  std::map<model::resource_key, std::vector<std::string>> rejected_;
-  bool rejections_changed_ = false;
+  nack_attributor attributor_;
+  bool nacks_changed_ = false;
   bool stopping_ = false;
   bool running_ = false;
   uint64_t rounds_ = 0;

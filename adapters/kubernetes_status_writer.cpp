@@ -73,8 +73,15 @@ void kubernetes_status_writer::update(const status_map& statuses) {
     if (desired.empty()) {
       continue;
     }
-    auto w = written_.find(key);
-    if (w != written_.end() && w->second == desired) {
+    // Compared with what is being written, if a write is in flight: comparing with the older
+    // written status would drop this one when it equals that older status (a quick flip back).
+    const std::string* current = nullptr;
+    if (auto f = in_flight_.find(key); f != in_flight_.end()) {
+      current = &f->second;
+    } else if (auto w = written_.find(key); w != written_.end()) {
+      current = &w->second;
+    }
+    if (current != nullptr && *current == desired) {
       queue_.erase(key);  // back to what is already written
     } else {
       queue_[key] = std::move(desired);
@@ -231,6 +238,15 @@ size_t kubernetes_status_writer::pump() {
     }
   }
   size_t written = 0;
+  // A write that did not happen: the status stays queued, unless a newer one replaced it or
+  // update() un-queued it while it was in flight (it then equals what we meant to write).
+  auto not_written = [&](const model::resource_key& key, const std::string& desired) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_.erase(key);
+    if (queue_.count(key) == 0 && latest_.count(key) > 0) {
+      queue_[key] = desired;
+    }
+  };
   for (const auto& [key, desired] : work) {
     if (!allowed()) {
       log::adapters()->debug("status write deferred, not the leader kind={} namespace={} name={} "
@@ -240,22 +256,30 @@ size_t kubernetes_status_writer::pump() {
       ++stats_.deferred;
       break;
     }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_flight_[key] = desired;
+    }
     auto result = write_one(key, desired);
     if (result == write_result::no_token) {
+      not_written(key, desired);
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.rate_limited;
       break;
     }
     if (result == write_result::not_allowed) {
+      not_written(key, desired);
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.deferred;
       break;
     }
     if (result == write_result::failed) {
+      not_written(key, desired);
       continue;  // stays queued for a later pass
     }
     written += result == write_result::written ? 1 : 0;
     std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_.erase(key);
     if (latest_.count(key) > 0) {
       written_[key] = desired;
     }

@@ -104,6 +104,7 @@ class kubernetes_status_writer {
   mutable std::mutex mutex_;
   std::map<model::resource_key, std::string> written_;  ///< status JSON last written (or found)
   std::map<model::resource_key, std::string> queue_;    ///< status JSON to write
+  std::map<model::resource_key, std::string> in_flight_;  ///< status JSON being written now
   status_map latest_;  ///< the last update(), kinds with a status only (for reset())
   double tokens_ = 0;
   std::chrono::steady_clock::time_point refilled_;

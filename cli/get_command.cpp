@@ -21,17 +21,15 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "actors/world_actor.hpp"
 #include "cli/commands.hpp"
-#include "envoy/config/cluster/v3/cluster.pb.h"
-#include "model/redaction.hpp"
-#include "model/event_world.hpp"
 #include "model/error.hpp"
+#include "model/event_world.hpp"
 #include "model/gateway_attribution.hpp"
 #include "model/logging.hpp"
+#include "model/redaction.hpp"
 #include "model/resource_decoder.hpp"
 #include "model/status.hpp"
 #include "solo/enterprise.pb.h"
@@ -39,6 +37,7 @@
 #include "solo/gloo.pb.h"
 #include "store/event_log.hpp"
 #include "xds/envoy_common.hpp"
+#include "xds/nack_attribution.hpp"
 #include "xds/world_translation.hpp"
 
 namespace sluice::cli {
@@ -71,204 +70,6 @@ struct loaded {
   std::map<resource_key, Status> statuses;
 };
 
-// A NACK still describes what a client holds when it is the latest answer of that node for that
-// role and type, and nothing newer of that type was published to the role since (a publish after
-// it is new content the NACK did not see; a connected client answers it with a newer record).
-std::vector<sluice::v1::ClientResponseRecord> current_nacks(
-    const std::vector<sluice::v1::ClientResponseRecord>& responses,
-    const std::vector<sluice::v1::PublishRecord>& publishes) {
-  std::map<std::tuple<std::string, std::string, std::string>, sluice::v1::ClientResponseRecord>
-      latest;
-  for (const auto& r : responses) {
-    latest[{r.role(), r.node_id(), r.type_url()}] = r;  // records are oldest first
-  }
-  std::map<std::pair<std::string, std::string>, int64_t> last_publish;
-  for (const auto& p : publishes) {
-    auto& t = last_publish[{p.role(), p.type_url()}];
-    t = std::max(t, p.time_unix_ns());
-  }
-  std::vector<sluice::v1::ClientResponseRecord> out;
-  for (const auto& [k, r] : latest) {
-    if (!r.nack()) {
-      continue;
-    }
-    auto p = last_publish.find({r.role(), r.type_url()});
-    if (p != last_publish.end() && p->second > r.time_unix_ns()) {
-      continue;
-    }
-    out.push_back(r);
-  }
-  return out;
-}
-
-bool name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-}
-
-// True when `name` appears in `text` as a whole name, so "a_gloo-system" is not found inside
-// "aa_gloo-system" and a listener is not found inside its "<listener>-routes".
-bool mentions(std::string_view text, std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (size_t at = text.find(name); at != std::string_view::npos; at = text.find(name, at + 1)) {
-    const size_t end = at + name.size();
-    const bool starts = at == 0 || !name_char(text[at - 1]);
-    // A sentence may end right after a name: "... cluster a_gloo-system."
-    const bool ends
-        = end == text.size() || !name_char(text[end])
-          || (text[end] == '.' && (end + 1 == text.size() || !name_char(text[end + 1])));
-    if (starts && ends) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// Who produced each Envoy resource of one snapshot, by type and name, from the Proxy's
-// metadataStatic sources (Gloo's back-pointers, reference gloo.md §2.1) and Gloo's names.
-class producers {
- public:
-  producers(const model::world& w, const xds::snapshot& snap, const gl::Proxy* proxy) {
-    std::map<std::string, resource_key> upstream_by_cluster;
-    for (const auto& [nn, stored] : w.of(resource_kind::upstream)) {
-      upstream_by_cluster.emplace(xds::cluster_name(stored.key.name, stored.key.ns), stored.key);
-    }
-    for (const auto& [name, res] : snap.of(xds::cluster_type).items) {
-      auto u = upstream_by_cluster.find(name);
-      if (u == upstream_by_cluster.end()) {
-        continue;
-      }
-      add(xds::cluster_type, name, {u->second});
-      envoy::config::cluster::v3::Cluster c;
-      if (c.ParseFromString(res->bytes) && !c.eds_cluster_config().service_name().empty()) {
-        add(xds::endpoint_type, c.eds_cluster_config().service_name(), {u->second});
-      }
-      add(xds::endpoint_type, name, {u->second});
-    }
-    if (proxy != nullptr) {
-      for (const auto& l : proxy->listeners()) {
-        add(xds::listener_type, l.name(),
-            model::sources_of(l.metadata_static(), resource_kind::gateway));
-        std::vector<resource_key> routed;
-        for (const auto& k : model::sources_in(l)) {
-          if (k.kind != resource_kind::gateway) {
-            routed.push_back(k);
-          }
-        }
-        add(xds::route_type, xds::route_config_name(l.name()), routed);
-        for (const auto& vh : l.http_listener().virtual_hosts()) {
-          add_inner(xds::route_type, xds::envoy_virtual_host_name(vh.name()),
-                    model::sources_in(vh));
-          for (const auto& r : vh.routes()) {
-            if (!r.name().empty()) {
-              add_inner(xds::route_type, r.name(), model::sources_in(r));
-            }
-          }
-        }
-      }
-      return;
-    }
-    // Proxyless: listeners are named after domains, each owned by the first VirtualService (in
-    // namespace/name order) that lists it, as translate_proxyless assigns them.
-    std::map<std::string, resource_key> owner;
-    for (const auto& [nn, stored] : w.of(resource_kind::virtual_service)) {
-      const auto& vs = static_cast<const gw::VirtualService&>(*stored.message);
-      for (const auto& d : vs.virtual_host().domains()) {
-        owner.emplace(d, stored.key);
-      }
-    }
-    for (const auto& [name, res] : snap.of(xds::listener_type).items) {
-      if (auto o = owner.find(name); o != owner.end()) {
-        add(xds::listener_type, name, {o->second});
-        add(xds::route_type, xds::route_config_name(name), {o->second});
-      }
-    }
-  }
-
-  /// The user resources a NACK points at: the producers of the resources of its type that its
-  /// message names, narrowed to a named virtual host or route when it names one; failing that,
-  /// the producers of the resources it points at by index into the rejected response
-  /// (`response_names`; grpc-js names nothing else).
-  std::vector<resource_key> blame(std::string_view type_url, std::string_view message,
-                                  const std::vector<std::string>& response_names) const {
-    std::set<resource_key> out;
-    if (auto i = inner_.find(std::string(type_url)); i != inner_.end()) {
-      for (const auto& [name, keys] : i->second) {
-        if (mentions(message, name)) {
-          out.insert(keys.begin(), keys.end());
-        }
-      }
-    }
-    if (out.empty()) {
-      if (auto i = outer_.find(std::string(type_url)); i != outer_.end()) {
-        for (const auto& [name, keys] : i->second) {
-          if (mentions(message, name)) {
-            out.insert(keys.begin(), keys.end());
-          }
-        }
-      }
-    }
-    if (out.empty()) {
-      if (auto i = outer_.find(std::string(type_url)); i != outer_.end()) {
-        for (const auto& name : model::nacked_resource_names(message, response_names)) {
-          if (auto k = i->second.find(name); k != i->second.end()) {
-            out.insert(k->second.begin(), k->second.end());
-          }
-        }
-      }
-    }
-    return {out.begin(), out.end()};
-  }
-
- private:
-  using by_name = std::map<std::string, std::vector<resource_key>>;
-
-  void add(std::string_view type, const std::string& name, const std::vector<resource_key>& keys) {
-    auto& v = outer_[std::string(type)][name];
-    v.insert(v.end(), keys.begin(), keys.end());
-  }
-  void add_inner(std::string_view type, const std::string& name,
-                 const std::vector<resource_key>& keys) {
-    auto& v = inner_[std::string(type)][name];
-    v.insert(v.end(), keys.begin(), keys.end());
-  }
-
-  std::map<std::string, by_name> outer_;  ///< whole Envoy resources
-  std::map<std::string, by_name> inner_;  ///< virtual hosts and routes inside RDS resources
-};
-
-std::vector<model::nack_attribution> attribute(
-    const model::world& w, const xds::world_translation& t,
-    const std::vector<sluice::v1::ClientResponseRecord>& nacks) {
-  std::vector<model::nack_attribution> out;
-  for (const auto& n : nacks) {
-    auto snap = t.snapshots.find(n.role());
-    if (snap == t.snapshots.end()) {
-      continue;  // the role is gone: its NACK describes nothing that exists now
-    }
-    const gl::Proxy* proxy = nullptr;
-    for (const auto& p : t.proxies) {
-      if (p.role == n.role()) {
-        proxy = &p.proxy;
-      }
-    }
-    producers who(w, *snap->second, proxy);
-    const std::vector<std::string> response_names(n.resource_names().begin(),
-                                                  n.resource_names().end());
-    for (const auto& key : who.blame(n.type_url(), n.error_message(), response_names)) {
-      out.push_back({key, n.node_id(), n.type_url(), n.error_message()});
-    }
-    // The Proxy was served, so it always carries its clients' rejections.
-    if (proxy != nullptr) {
-      out.push_back({resource_key{resource_kind::proxy, proxy->metadata().namespace_(),
-                                  proxy->metadata().name()},
-                     n.node_id(), n.type_url(), n.error_message()});
-    }
-  }
-  return out;
-}
-
 caf::expected<loaded> load(const std::string& data_dir) {
   store::event_log_options options;
   options.path = data_dir;
@@ -297,7 +98,8 @@ caf::expected<loaded> load(const std::string& data_dir) {
   if (!publishes) {
     return publishes.error();
   }
-  out.nacks = attribute(out.world, out.translation, current_nacks(*responses, *publishes));
+  out.nacks = xds::attribute_nacks(out.world, out.translation.proxies, out.translation.snapshots,
+                                   xds::current_nacks(*responses, *publishes));
   out.statuses = model::build_statuses(out.world, out.translation.report, out.translation.proxies,
                                        out.nacks);
   return out;
@@ -509,6 +311,20 @@ std::string status_namespace(const loaded& state) {
     return state.translation.proxies.front().proxy.metadata().namespace_();
   }
   return model::gateway_translation_options{}.write_namespace;
+}
+
+// An empty resource of `key`'s kind carrying only its name: what `get` shows of a rejected input
+// that no accepted form stands for.
+std::unique_ptr<pb::Message> named_placeholder(const resource_key& key) {
+  auto m = model::new_message(key.kind);
+  const auto* field = m->GetDescriptor()->FindFieldByName("metadata");
+  if (field != nullptr && field->message_type() == ::core::solo::io::Metadata::descriptor()) {
+    auto* md = static_cast<::core::solo::io::Metadata*>(
+        m->GetReflection()->MutableMessage(m.get(), field));
+    md->set_name(key.name);
+    md->set_namespace_(key.ns);
+  }
+  return m;
 }
 
 // A copy of the resource with its status set under this controller's namespace (other
@@ -839,6 +655,16 @@ int run_get(const get_flags& flags) {
     if (generated.count(stored.key) == 0) {
       items.push_back({stored.key, stored.message.get()});
     }
+  }
+  // Rejected input that was never accepted is in no world but exists where the user wrote it:
+  // listed by name, with the status saying why nothing of it is served.
+  std::vector<std::unique_ptr<pb::Message>> never_accepted;
+  for (const auto& [key, r] : state->world.rejections()) {
+    if (key.kind != *kind || state->world.find(key) != nullptr || generated.count(key) > 0) {
+      continue;
+    }
+    never_accepted.push_back(named_placeholder(key));
+    items.push_back({key, never_accepted.back().get()});
   }
   std::sort(items.begin(), items.end(), [](const item& a, const item& b) { return a.key < b.key; });
   items.erase(std::remove_if(items.begin(), items.end(),

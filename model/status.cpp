@@ -23,6 +23,8 @@ constexpr size_t max_subresources = 100;
 struct findings {
   std::vector<std::string> errors;
   std::vector<std::string> warnings;
+  /// Lines after the errors (what is served instead of the rejected input).
+  std::vector<std::string> notes;
 
   bool empty() const { return errors.empty() && warnings.empty(); }
 };
@@ -83,6 +85,9 @@ Status status_from(const findings& f, const std::string& reporter, bool truncate
   }
   if (!f.errors.empty()) {
     std::string reason = multierror_text(f.errors);
+    for (const auto& note : f.notes) {
+      reason += note + "\n";
+    }
     if (!warning_reason.empty()) {
       reason += "\n" + warning_reason;
     }
@@ -144,6 +149,52 @@ std::map<resource_key, std::vector<std::string>> nack_errors(
     }
   }
   return out;
+}
+
+void add_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  for (const auto& e : from) {
+    if (std::find(to.begin(), to.end(), e) == to.end()) {
+      to.push_back(e);
+    }
+  }
+}
+
+// The rejections that apply to each resource: its own, and its origin's (an input that named
+// nothing, e.g. a file that no longer parses, rejects everything that came from it).
+std::map<resource_key, std::vector<const rejection*>> rejections_by_resource(const world& w) {
+  std::map<resource_key, std::vector<const rejection*>> out;
+  for (const auto& [key, r] : w.rejections()) {
+    out[key].push_back(&r);
+  }
+  for (const auto& [kind_origin, r] : w.origin_rejections()) {
+    for (const auto& [nn, stored] : w.of(kind_origin.first)) {
+      if (stored.origin == kind_origin.second) {
+        out[stored.key].push_back(&r);
+      }
+    }
+  }
+  return out;
+}
+
+// A rejected newest input: its errors come first, then what is served instead.
+void add_rejections(findings& f, const std::vector<const rejection*>& rejections,
+                    const stored_resource* accepted) {
+  for (const auto* r : rejections) {
+    add_unique(f.errors, r->errors);
+    if (r->errors.empty()) {
+      add_unique(f.errors, {"the newest input was rejected at seq " + std::to_string(r->seq)});
+    }
+    std::string note;
+    if (accepted == nullptr) {
+      note = "no form of it was ever accepted, so nothing of it is served";
+    } else if (r->stage == rejection_stage_translation) {
+      note = "translation refused the change at seq " + std::to_string(r->seq)
+             + "; the last accepted form keeps serving";
+    } else {
+      note = "the last accepted form (seq " + std::to_string(accepted->seq) + ") keeps serving";
+    }
+    add_unique(f.notes, {note});
+  }
 }
 
 // What a resource the report does not mention gets (reference gloo.md §2.1 initial state).
@@ -253,6 +304,7 @@ std::map<resource_key, Status> build_statuses(const world& w, const translation_
                                               const std::vector<nack_attribution>& nacks,
                                               const status_options& options) {
   const auto nacked = nack_errors(nacks);
+  const auto rejected = rejections_by_resource(w);
   std::map<resource_key, Status> out;
 
   for (const auto& k : all_kinds()) {
@@ -265,13 +317,19 @@ std::map<resource_key, Status> build_statuses(const world& w, const translation_
       const auto& key = stored.key;
       auto r = report.entries().find(key);
       auto n = nacked.find(key);
-      if (r == report.entries().end() && n == nacked.end()) {
+      auto j = rejected.find(key);
+      if (r == report.entries().end() && n == nacked.end() && j == rejected.end()) {
         out[key] = unreported(key.kind, reporter);
         continue;
       }
       findings f;
+      // The rejection first: a reverted resource translates cleanly in its old form, but the
+      // resource as written is not in effect.
+      if (j != rejected.end()) {
+        add_rejections(f, j->second, &stored);
+      }
       if (r != report.entries().end()) {
-        f.errors = r->second.errors;
+        f.errors.insert(f.errors.end(), r->second.errors.begin(), r->second.errors.end());
         f.warnings = r->second.warnings;
       }
       if (n != nacked.end()) {
@@ -279,6 +337,14 @@ std::map<resource_key, Status> build_statuses(const world& w, const translation_
       }
       out[key] = status_from(f, reporter, options.truncate);
     }
+  }
+  // Rejected input that never had an accepted form is in no world, but it exists where the
+  // user wrote it and must say why it is not served.
+  for (const auto& [key, r] : w.rejections()) {
+    if (!info(key.kind).has_status || w.find(key) != nullptr) {
+      continue;
+    }
+    out[key] = never_accepted_status(key.kind, r, options);
   }
 
   for (const auto& p : proxies) {
@@ -302,6 +368,14 @@ std::map<resource_key, Status> build_statuses(const world& w, const translation_
     out[key] = std::move(s);
   }
   return out;
+}
+
+Status never_accepted_status(resource_kind kind, const rejection& r,
+                             const status_options& options) {
+  findings f;
+  add_rejections(f, {&r}, nullptr);
+  return status_from(f, gateway_api(kind) ? options.gateway_reporter : options.gloo_reporter,
+                     options.truncate);
 }
 
 std::string state_name(Status::State state) {

@@ -1,11 +1,21 @@
 #pragma once
 /// Gloo's status model (reference gloo.md §2): every resource with a status gets Pending,
 /// Accepted, Warning or Rejected, a reason a person can act on, `reportedBy`, and sub-resource
-/// statuses. Statuses are a pure function of the world, its translation report, the generated
-/// Proxies and the NACKs clients sent, so they can be recomputed anywhere (server, `sluice get`,
-/// replay) and never need storing.
+/// statuses. Statuses are a pure function of the world (with its rejections), its translation
+/// report, the generated Proxies and the NACKs clients sent, so they can be recomputed anywhere
+/// (server, `sluice get`, replay) and never need storing.
 ///
 /// What each resource gets:
+///  - a rejection in the world (world::rejections(): the newest input failed to decode or
+///    validate, or translation refused it and the last clean form was put back) makes it
+///    Rejected whatever the report says about the form that is served: the resource as written
+///    is not in effect. The reason is the rejection's errors (multierror text), then a line
+///    saying what is served instead: "the last accepted form (seq N) keeps serving" (ingest),
+///    "translation refused the change at seq N; the last accepted form keeps serving"
+///    (translation), or "no form of it was ever accepted, so nothing of it is served" for a
+///    rejected resource absent from the world (it still gets a status). Report errors, NACKs
+///    and warnings follow as for any resource. An origin rejection (world::origin_rejections():
+///    the input named nothing) rejects every resource of that kind that came from that origin.
 ///  - findings recorded in the report: any error => Rejected, reason in Gloo's words (the errors
 ///    as hashicorp multierror text, then "\nwarning: \n  " and the warnings); only warnings =>
 ///    Warning, reason "warning: \n  " + warnings joined by newlines; none => Accepted, empty
@@ -15,8 +25,9 @@
 ///    are Accepted (Gloo marks every one Accepted each sync, so an unreferenced RouteTable is
 ///    Accepted); Settings, AuthConfigs, VirtualHostOptions and RouteOptions are Accepted (they
 ///    passed decoding and validation, and Gloo writes no translation findings for them; a
-///    missing or unusable options ref is reported on the resource that holds the ref); Upstreams, UpstreamGroups and stored Proxies
-///    are Pending (Gloo reports them only when a translation read them).
+///    missing or unusable options ref is reported on the resource that holds the ref); Upstreams,
+///    UpstreamGroups and stored Proxies are Pending (Gloo reports them only when a translation read
+///    them).
 ///  - a NACK makes the resources it is attributed to Rejected, reason "rejected by xDS client
 ///    <node> (<Type>): <message>": the client refused that content and keeps its last accepted
 ///    version, so the resource as written is not in effect there, which is what Rejected means
@@ -64,7 +75,8 @@ struct status_options {
   bool truncate = true;
 };
 
-/// Status of every resource in `w` that carries a status (Secrets, Artifacts, Endpoints do not).
+/// Status of every resource in `w` that carries a status (Secrets, Artifacts, Endpoints do not),
+/// and of every rejected resource of such a kind that `w` does not hold.
 [[nodiscard]] std::map<resource_key, ::core::solo::io::Status> build_statuses(
     const world& w, const translation_report& report,
     const std::vector<nack_attribution>& nacks = {}, const status_options& options = {});
@@ -75,6 +87,13 @@ struct status_options {
 [[nodiscard]] std::map<resource_key, ::core::solo::io::Status> build_statuses(
     const world& w, const translation_report& report, const std::vector<translated_proxy>& proxies,
     const std::vector<nack_attribution>& nacks = {}, const status_options& options = {});
+
+/// The status of a rejected input that no accepted form stands for (a resource absent from the
+/// world): Rejected with the rejection's errors and "no form of it was ever accepted, so nothing
+/// of it is served". build_statuses gives it to every such resource of `world::rejections()`;
+/// a caller that can map an origin rejection to the object it names uses it for that object.
+[[nodiscard]] ::core::solo::io::Status never_accepted_status(resource_kind kind, const rejection& r,
+                                                             const status_options& options = {});
 
 /// "Accepted", "Warning", "Rejected", "Pending".
 std::string state_name(::core::solo::io::Status::State state);

@@ -114,6 +114,31 @@ TEST_F(KubernetesStatusWriterTest, WritesOnlyWhenAStatusChanged) {
   EXPECT_EQ((*server_.get(vs_path("a")))["spec"], virtual_service("a")["spec"]);
 }
 
+// A status that flips back (a NACK cleared by an ACK, a rejection fixed) while the write of the
+// flip is in flight must still be written, not compared with the status from before the flip.
+TEST_F(KubernetesStatusWriterTest, StatusChangedBackWhileItsWriteIsInFlightIsWritten) {
+  server_.apply(virtual_service("a"));
+  kubernetes_status_writer writer(options());
+  const kubernetes_status_writer::status_map accepted{
+      {vs_key("a"), status(State::Status_State_Accepted)}};
+  writer.update(accepted);
+  ASSERT_EQ(writer.pump(), 1u);
+  std::atomic<bool> flipped{false};
+  server_.on_request([&](const std::string& method, const std::string& path) {
+    if (method == "PUT" && path.find("/status") != std::string::npos && !flipped.exchange(true)) {
+      writer.update(accepted);  // back to Accepted while Rejected is being written
+    }
+  });
+  writer.update({{vs_key("a"), status(State::Status_State_Rejected, "nacked")}});
+  EXPECT_EQ(writer.pump(), 1u);
+  ASSERT_TRUE(flipped.load());
+  EXPECT_EQ(stored_status("a")["state"], "Rejected");
+  EXPECT_EQ(writer.pending(), 1u) << "the flip back is still to be written";
+  EXPECT_EQ(writer.pump(), 1u);
+  EXPECT_EQ(stored_status("a")["state"], "Accepted");
+  EXPECT_EQ(writer.pending(), 0u);
+}
+
 TEST_F(KubernetesStatusWriterTest, StatusAlreadyOnTheServerIsNotRewritten) {
   auto vs = virtual_service("a");
   vs["status"] = {{"statuses",

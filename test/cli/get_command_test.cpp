@@ -235,6 +235,28 @@ class GetCommandTest : public ::testing::Test {
     ASSERT_TRUE((*log)->record_publish(p));
   }
 
+  // Waits (bounded) until the log holds a rejection of `name` at `stage`, as the server records
+  // it in its state rows.
+  bool rejection_logged(const std::string& name, const std::string& stage) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+      store::event_log_options o;
+      o.path = data_.string();
+      o.read_only = true;
+      if (auto log = store::event_log::open(o)) {
+        if (auto rows = (*log)->load_state()) {
+          for (const auto& r : *rows) {
+            if (r.has_rejection() && r.name() == name && r.rejection().stage() == stage) {
+              return true;
+            }
+          }
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval, bounded
+    } while (std::chrono::steady_clock::now() < deadline);
+    return false;
+  }
+
   // The table row (a line) that names `name` in its NAME column.
   static std::string row(const std::string& table, const std::string& name) {
     std::istringstream in(table);
@@ -443,6 +465,76 @@ TEST_F(GetCommandTest, NackNamingOnlyAnIndexRejectsTheUpstreamAtThatIndex) {
       << r.out;
   // A CDS NACK is not about the virtual services.
   EXPECT_TRUE(has(row(get("vs").out, "greeter"), "Accepted"));
+}
+
+// A VirtualService whose regex RE2 refuses: rejected at ingest.
+std::string bad_regex_vs(const std::string& name) {
+  return "metadata: {name: " + name + ", namespace: gloo-system}\n"
+         "virtualHost:\n"
+         "  domains: [" + name + ".example.com]\n"
+         "  routes:\n"
+         "  - matchers: [{regex: \"(unclosed\"}]\n"
+         "    routeAction: {single: {upstream: {name: a, namespace: gloo-system}}}\n";
+}
+
+TEST_F(GetCommandTest, IngestRejectionsShowAsRejectedWithWhatKeepsServing) {
+  write("virtualservices/gloo-system/broken.yaml", bad_regex_vs("broken"));  // never valid
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(rejection_logged("broken", "ingest"));
+  // An edit that fails validation: the accepted form keeps serving.
+  write("virtualservices/gloo-system/lost.yaml", bad_regex_vs("lost"));
+  ASSERT_TRUE(rejection_logged("lost", "ingest"));
+  stop();
+
+  auto r = get("vs");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto broken = row(r.out, "broken");
+  EXPECT_TRUE(has(broken, "Rejected")) << r.out;
+  const auto lost = row(r.out, "lost");
+  EXPECT_TRUE(has(lost, "Rejected")) << r.out;
+  EXPECT_TRUE(has(lost, "lost.example.com")) << "the accepted form's domains: " << r.out;
+  EXPECT_TRUE(has(row(r.out, "greeter"), "Accepted")) << r.out;
+
+  auto yaml = get("vs lost -o yaml");
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_TRUE(has(yaml.out, "state: Rejected")) << yaml.out;
+  EXPECT_TRUE(has(yaml.out, "regex")) << yaml.out;
+  EXPECT_TRUE(has(yaml.out, "the last accepted form (seq")) << yaml.out;
+
+  // The never-accepted one is found by name, with only its name to show.
+  auto one = get("vs broken -n gloo-system -o json");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  auto doc = json::parse(one.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << one.out;
+  EXPECT_EQ(doc["metadata"]["name"], "broken");
+  const auto& status = doc["namespacedStatuses"]["statuses"]["gloo-system"];
+  EXPECT_EQ(status["state"], "Rejected") << one.out;
+  EXPECT_TRUE(has(status.value("reason", ""), "no form of it was ever accepted")) << one.out;
+}
+
+TEST_F(GetCommandTest, TranslationRejectionShowsTheSeqItWasRefusedAt) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  // lost was clean; now it claims greeter's domain, which translation refuses: its clean form
+  // is put back.
+  write("virtualservices/gloo-system/lost.yaml", R"(metadata: {name: lost, namespace: gloo-system}
+virtualHost:
+  domains: [greeter.example.com]
+  routes:
+  - matchers: [{prefix: /ok}]
+    routeAction: {single: {upstream: {name: a, namespace: gloo-system}}}
+)");
+  ASSERT_TRUE(rejection_logged("lost", "translation"));
+  stop();
+  auto r = get("vs");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lost = row(r.out, "lost");
+  EXPECT_TRUE(has(lost, "Rejected")) << r.out;
+  EXPECT_TRUE(has(lost, "lost.example.com")) << "the put-back form's domains: " << r.out;
+  EXPECT_TRUE(has(row(r.out, "greeter"), "Accepted")) << r.out;
+  auto yaml = get("vs lost -o yaml");
+  EXPECT_TRUE(has(yaml.out, "state: Rejected")) << yaml.out;
+  EXPECT_TRUE(has(yaml.out, "translation refused the change at seq")) << yaml.out;
+  EXPECT_TRUE(has(yaml.out, "greeter.example.com")) << "the refusal names the domain: " << yaml.out;
 }
 
 TEST_F(GetCommandTest, OptionResourcesAreListedWithTheirOptions) {

@@ -393,6 +393,103 @@ TEST(StatusTest, SourcesInWalksListenersVirtualHostsAndRoutes) {
   EXPECT_EQ(sources[2], key_of(resource_kind::route_table, "rt"));
 }
 
+TEST(StatusTest, TranslationRejectionIsRejectedThoughTheServedFormIsClean) {
+  world_builder b;
+  b.vs("thief", "{}").vs("other", "{}");
+  world w = b.get();
+  w.set_rejection(
+      key_of(resource_kind::virtual_service, "thief"),
+      rejection{11, {"domain conflict: a.example.com"}, rejection_stage_translation, "vs.yaml"});
+  translation_report report;  // the put-back form translates cleanly
+  report.warning(key_of(resource_kind::virtual_service, "thief"), "route shadowed");
+  auto statuses = build_statuses(w, report);
+  const auto& thief = status_of(statuses, key_of(resource_kind::virtual_service, "thief"));
+  EXPECT_EQ(thief.state(), Status::Rejected);
+  EXPECT_EQ(thief.reason(),
+            "1 error occurred:\n\t* domain conflict: a.example.com\n\n"
+            "translation refused the change at seq 11; the last accepted form keeps serving\n"
+            "\nwarning: \n  route shadowed");
+  EXPECT_EQ(status_of(statuses, key_of(resource_kind::virtual_service, "other")).state(),
+            Status::Accepted);
+  EXPECT_EQ(reason_summary(thief.reason()),
+            "domain conflict: a.example.com; translation refused the change at seq 11; the last "
+            "accepted form keeps serving; route shadowed");
+}
+
+TEST(StatusTest, IngestRejectionNamesTheAcceptedFormThatKeepsServing) {
+  world_builder b;
+  b.upstream("a");
+  world w = b.get();
+  auto accepted = *w.find(key_of(resource_kind::upstream, "a"));
+  accepted.seq = 5;
+  w.put(accepted);
+  w.set_rejection(key_of(resource_kind::upstream, "a"),
+                  rejection{9,
+                            {"static.hosts[0].port: not a number", "unknown field foo"},
+                            rejection_stage_ingest,
+                            "a.yaml"});
+  translation_report report;
+  report.touch(key_of(resource_kind::upstream, "a"));
+  auto statuses = build_statuses(w, report);
+  const auto& a = status_of(statuses, key_of(resource_kind::upstream, "a"));
+  EXPECT_EQ(a.state(), Status::Rejected);
+  EXPECT_EQ(a.reported_by(), "gloo");
+  EXPECT_EQ(a.reason(),
+            "2 errors occurred:\n\t* static.hosts[0].port: not a number\n\t* unknown field foo"
+            "\n\nthe last accepted form (seq 5) keeps serving\n");
+}
+
+TEST(StatusTest, RejectedResourceNeverAcceptedStillGetsAStatus) {
+  world w;
+  w.set_rejection(key_of(resource_kind::virtual_service, "fresh"),
+                  rejection{3, {"bad regex"}, rejection_stage_ingest, "fresh.yaml"});
+  // Secrets carry no status, rejected or not.
+  w.set_rejection(key_of(resource_kind::secret, "tls"),
+                  rejection{4, {"bad pem"}, rejection_stage_ingest, "tls.yaml"});
+  auto statuses = build_statuses(w, translation_report{});
+  const auto& fresh = status_of(statuses, key_of(resource_kind::virtual_service, "fresh"));
+  EXPECT_EQ(fresh.state(), Status::Rejected);
+  EXPECT_EQ(fresh.reported_by(), "gateway");
+  EXPECT_EQ(fresh.reason(),
+            "1 error occurred:\n\t* bad regex\n\n"
+            "no form of it was ever accepted, so nothing of it is served\n");
+  EXPECT_EQ(statuses.count(key_of(resource_kind::secret, "tls")), 0u);
+  EXPECT_EQ(statuses.size(), 1u);
+}
+
+TEST(StatusTest, OriginRejectionRejectsEveryResourceFromThatOrigin) {
+  world w;
+  auto put = [&](resource_kind kind, const std::string& name, const std::string& origin) {
+    world_builder b;
+    if (kind == resource_kind::upstream) {
+      b.upstream(name);
+    } else {
+      b.vs(name, "{}");
+    }
+    auto r = *b.get().find(key_of(kind, name));
+    r.origin = origin;
+    w.put(r);
+  };
+  put(resource_kind::virtual_service, "one", "team.yaml");
+  put(resource_kind::virtual_service, "two", "team.yaml");
+  put(resource_kind::virtual_service, "three", "other.yaml");
+  put(resource_kind::upstream, "a", "team.yaml");  // another kind: not covered
+  w.set_origin_rejection(resource_kind::virtual_service, "team.yaml",
+                         rejection{6,
+                                   {"team.yaml: line 3: mapping values are not allowed"},
+                                   rejection_stage_ingest,
+                                   "team.yaml"});
+  auto statuses = build_statuses(w, translation_report{});
+  for (const char* name : {"one", "two"}) {
+    const auto& s = status_of(statuses, key_of(resource_kind::virtual_service, name));
+    EXPECT_EQ(s.state(), Status::Rejected) << name;
+    EXPECT_NE(s.reason().find("mapping values are not allowed"), std::string::npos) << s.reason();
+  }
+  EXPECT_EQ(status_of(statuses, key_of(resource_kind::virtual_service, "three")).state(),
+            Status::Accepted);
+  EXPECT_EQ(status_of(statuses, key_of(resource_kind::upstream, "a")).state(), Status::Pending);
+}
+
 TEST(StatusTest, ReasonSummaryIsOneLine) {
   EXPECT_EQ(reason_summary("2 errors occurred:\n\t* first\n\t* second\n\n\nwarning: \n  w1\nw2"),
             "first; second; w1; w2");
