@@ -1,5 +1,7 @@
 #include "actors/world_actor.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <optional>
 
 #include "model/gateway_translator.hpp"
@@ -96,96 +98,70 @@ bool judged(model::resource_kind kind) {
 /// clean form: not Settings (without them every default changes).
 bool withdrawable(model::resource_kind kind) { return kind != model::resource_kind::settings; }
 
-/// Looks at the findings of the resources changed since the last look: clean forms are
-/// remembered; a changed resource with errors whose last clean form differs is put back by a
-/// reverted event. Returns the events to append (empty: nothing to put back).
+/// The errors translation now has for one resource.
+std::vector<std::string> current_errors(const xds::incremental_translator& t,
+                                        const model::resource_key& key) {
+  if (auto quick = t.errors_of(key)) {
+    return *quick;
+  }
+  auto report = t.report_for({key});
+  auto found = report.entries().find(key);
+  return found == report.entries().end() ? std::vector<std::string>{} : found->second.errors;
+}
+
+void hold(world_actor_state& st, const xds::translation_delta& d) {
+  for (const auto& [key, change] : d.changed) {
+    st.held.insert(key);
+  }
+  for (const auto& key : d.removed) {
+    st.held.insert(key);
+  }
+}
+
+/// Puts `form` into the translator (or takes the resource out), translates, and returns the
+/// resource's errors then. The caller puts the logged form back.
+std::vector<std::string> try_form(world_actor_state& st, const model::resource_key& key,
+                                  const std::optional<model::stored_resource>& form) {
+  if (form) {
+    st.translator->put(*form);
+  } else {
+    st.translator->erase(key);
+  }
+  hold(st, st.translator->flush());
+  return form ? current_errors(*st.translator, key) : std::vector<std::string>{};
+}
+
+sluice::v1::Event translation_event(const model::resource_key& key) {
+  sluice::v1::Event ev;
+  ev.set_source("translation");
+  ev.set_kind(std::string(model::name_of(key.kind)));
+  ev.set_namespace_(key.ns);
+  ev.set_name(key.name);
+  return ev;
+}
+
+/// Looks at the resources changed since the last look. A change is refused when its form has
+/// errors that the form it replaced does not have in today's world (found by trying that form
+/// outside the log): it introduced them. A refused change with a previous form is put back (a
+/// reverted upsert); a refused newcomer is taken out (a reverted delete). Errors a change did
+/// not introduce (a reference that was already missing, a conflict the world made around it)
+/// are tolerated, as before. The first look after a start takes the world as it is: what the
+/// log holds was accepted. Returns the events to append.
 event_batch find_reverts(world_actor::stateful_pointer<world_actor_state> self) {
   auto& st = self->state;
   event_batch reverts;
-  if (st.clean_forms_known && st.suspects.empty()) {
-    return reverts;
-  }
-  // The first look covers everything; later ones only what changed: VirtualServices (the
-  // common edit) by a direct look at their pieces, other kinds through a report that keeps
-  // their findings only (still a walk over every piece).
-  model::translation_report report;
-  std::set<model::resource_key> slow;
-  std::map<model::resource_key, std::vector<std::string>> quick;
-  if (!st.clean_forms_known) {
-    report = st.translator->report();
-  } else {
-    for (const auto& key : st.suspects) {
-      if (auto errors = st.translator->errors_of(key)) {
-        quick.emplace(key, std::move(*errors));
-      } else {
-        slow.insert(key);
-      }
-    }
-    if (!slow.empty()) {
-      report = st.translator->report_for(slow);
-    }
-  }
   const auto& w = st.translator->world();
-  const std::vector<std::string> none;
-  auto errors_of = [&](const model::resource_key& key) -> const std::vector<std::string>& {
-    if (auto q = quick.find(key); q != quick.end()) {
-      return q->second;
-    }
-    auto found = report.entries().find(key);
-    return found == report.entries().end() ? none : found->second.errors;
-  };
-  auto look = [&](const model::resource_key& key) {
-    const auto* now = w.find(key);
-    if (now == nullptr) {
-      st.last_clean.erase(key);
-      return;
-    }
-    const auto& errors = errors_of(key);
-    if (errors.empty()) {
-      st.last_clean.insert_or_assign(key, *now);
-      return;
-    }
-    auto clean = st.last_clean.find(key);
-    if (clean != st.last_clean.end() && clean->second.content_hash == now->content_hash) {
-      return;  // back at the clean form and refused now: the world changed around it
-    }
-    st.refused.insert_or_assign(key, *now);
-    sluice::v1::Event ev;
-    ev.set_source("translation");
-    ev.set_kind(std::string(model::name_of(key.kind)));
-    ev.set_namespace_(key.ns);
-    ev.set_name(key.name);
-    ev.set_verdict(sluice::v1::VERDICT_REVERTED);
-    ev.set_origin(now->origin);
-    ev.set_raw(model::canonical_bytes(*now->message));
-    for (const auto& e : errors) {
-      ev.add_errors(e);
-    }
-    if (clean != st.last_clean.end()) {
-      ev.set_op(sluice::v1::EVENT_OP_UPSERT);
-      ev.set_resource(model::canonical_bytes(*clean->second.message));
-      ev.set_content_hash(clean->second.content_hash);
-      log::actors()->warn(
-          "translation refused kind={} namespace={} name={} seq={}; serving its last accepted "
-          "form from seq={}: {}",
-          model::name_of(key.kind), key.ns, key.name, now->seq, clean->second.seq,
-          errors.front());
-    } else {
-      if (!withdrawable(key.kind)) {
-        return;
-      }
-      // Never translated cleanly: nothing to go back to. Taking it out keeps a refused newcomer
-      // from competing (by arrival) with the resources it conflicts with.
-      ev.set_op(sluice::v1::EVENT_OP_DELETE);
-      log::actors()->warn(
-          "translation refused kind={} namespace={} name={} seq={}; it never translated cleanly, "
-          "so it is not served: {}",
-          model::name_of(key.kind), key.ns, key.name, now->seq, errors.front());
-    }
-    reverts.push_back(std::move(ev));
-  };
   if (!st.clean_forms_known) {
     st.clean_forms_known = true;
+    st.suspects.clear();
+    for (const auto& k : model::all_kinds()) {
+      if (!judged(k.kind)) {
+        continue;
+      }
+      for (const auto& [ns_name, r] : w.of(k.kind)) {
+        st.last_good.insert_or_assign(r.key, r);
+      }
+    }
     // Refused forms from before a restart are retried like the ones refused now.
     for (const auto& [key, r] : w.rejections()) {
       if (r.stage != model::rejection_stage_translation || r.refused.empty()) {
@@ -203,70 +179,96 @@ event_batch find_reverts(world_actor::stateful_pointer<world_actor_state> self) 
       form.origin = r.origin;
       st.refused.insert_or_assign(key, std::move(form));
     }
-    for (const auto& k : model::all_kinds()) {
-      if (!judged(k.kind)) {
+    return reverts;
+  }
+  auto suspects = std::move(st.suspects);
+  st.suspects.clear();
+  for (const auto& key : suspects) {
+    const auto* found = w.find(key);
+    if (found == nullptr) {
+      st.last_good.erase(key);
+      continue;
+    }
+    const model::stored_resource now = *found;
+    const auto errors = current_errors(*st.translator, key);
+    auto good = st.last_good.find(key);
+    if (errors.empty() || (good != st.last_good.end() && good->second.content_hash
+                                                             == now.content_hash)) {
+      st.last_good.insert_or_assign(key, now);
+      continue;
+    }
+    if (good != st.last_good.end()) {
+      // Would the previous form have the same errors today? Then the change introduced none.
+      auto before = try_form(st, key, good->second);
+      (void)try_form(st, key, now);
+      std::sort(before.begin(), before.end());
+      auto introduced = errors;
+      std::sort(introduced.begin(), introduced.end());
+      std::vector<std::string> fresh;
+      std::set_difference(introduced.begin(), introduced.end(), before.begin(), before.end(),
+                          std::back_inserter(fresh));
+      if (fresh.empty()) {
+        st.last_good.insert_or_assign(key, now);
         continue;
       }
-      for (const auto& [ns_name, r] : w.of(k.kind)) {
-        look(r.key);
-      }
+    } else if (!withdrawable(key.kind)) {
+      continue;
     }
-  } else {
-    for (const auto& key : st.suspects) {
-      look(key);
+    st.refused.insert_or_assign(key, now);
+    auto ev = translation_event(key);
+    ev.set_verdict(sluice::v1::VERDICT_REVERTED);
+    ev.set_origin(now.origin);
+    ev.set_raw(model::canonical_bytes(*now.message));
+    for (const auto& e : errors) {
+      ev.add_errors(e);
     }
+    if (good != st.last_good.end()) {
+      ev.set_op(sluice::v1::EVENT_OP_UPSERT);
+      ev.set_resource(model::canonical_bytes(*good->second.message));
+      ev.set_content_hash(good->second.content_hash);
+      log::actors()->warn(
+          "translation refused kind={} namespace={} name={} seq={}; serving its last accepted "
+          "form from seq={}: {}",
+          model::name_of(key.kind), key.ns, key.name, now.seq, good->second.seq, errors.front());
+    } else {
+      // A newcomer: left in the world it would compete by arrival with what it conflicts with.
+      ev.set_op(sluice::v1::EVENT_OP_DELETE);
+      log::actors()->warn(
+          "translation refused kind={} namespace={} name={} seq={}; it was never accepted, so it "
+          "is not served: {}",
+          model::name_of(key.kind), key.ns, key.name, now.seq, errors.front());
+    }
+    reverts.push_back(std::move(ev));
   }
-  st.suspects.clear();
   return reverts;
 }
 
-/// The errors translation now has for one resource.
-std::vector<std::string> current_errors(const xds::incremental_translator& t,
-                                        const model::resource_key& key) {
-  if (auto quick = t.errors_of(key)) {
-    return *quick;
-  }
-  auto report = t.report_for({key});
-  auto found = report.entries().find(key);
-  return found == report.entries().end() ? std::vector<std::string>{} : found->second.errors;
-}
+/// A refused form tried again and found clean: what to undo if its accepted event cannot be
+/// written.
+struct readmission {
+  model::resource_key key;
+  model::stored_resource form;
+  std::optional<model::stored_resource> logged;
+};
 
 /// After other resources changed: tries each refused form again, outside the log (put it,
 /// translate, look, put back what the log says). A form that now translates cleanly is returned
-/// as an accepted upsert to append; it stays in the translator meanwhile, as the event will put
-/// it there anyway. The keys of every snapshot touched go to `held`.
-event_batch retry_refused(world_actor::stateful_pointer<world_actor_state> self) {
+/// as an accepted upsert to append; it stays in the translator meanwhile (the event will put it
+/// there anyway), and `undo` says how to take it back if the append fails.
+event_batch retry_refused(world_actor::stateful_pointer<world_actor_state> self,
+                          std::vector<readmission>& undo) {
   auto& st = self->state;
   event_batch readmit;
-  if (!st.others_changed || st.refused.empty()) {
-    return readmit;
-  }
-  st.others_changed = false;
-  auto hold = [&](const xds::translation_delta& d) {
-    for (const auto& [key, change] : d.changed) {
-      st.held.insert(key);
-    }
-    for (const auto& key : d.removed) {
-      st.held.insert(key);
-    }
-  };
   for (auto it = st.refused.begin(); it != st.refused.end();) {
     const auto key = it->first;
-    const auto* cur = st.translator->world().find(key);
     std::optional<model::stored_resource> logged;
-    if (cur != nullptr) {
+    if (const auto* cur = st.translator->world().find(key)) {
       logged = *cur;
     }
     auto trial = it->second;
     trial.seq = st.translator->world().watermark() + 1;  // it would arrive now
-    st.translator->put(trial);
-    hold(st.translator->flush());
-    if (current_errors(*st.translator, key).empty()) {
-      sluice::v1::Event ev;
-      ev.set_source("translation");
-      ev.set_kind(std::string(model::name_of(key.kind)));
-      ev.set_namespace_(key.ns);
-      ev.set_name(key.name);
+    if (try_form(st, key, trial).empty()) {
+      auto ev = translation_event(key);
       ev.set_op(sluice::v1::EVENT_OP_UPSERT);
       ev.set_verdict(sluice::v1::VERDICT_ACCEPTED);
       ev.set_resource(model::canonical_bytes(*trial.message));
@@ -275,18 +277,62 @@ event_batch retry_refused(world_actor::stateful_pointer<world_actor_state> self)
       log::actors()->info("translation accepts a refused form now kind={} namespace={} name={}",
                           model::name_of(key.kind), key.ns, key.name);
       readmit.push_back(std::move(ev));
+      undo.push_back({key, it->second, logged});
       it = st.refused.erase(it);
       continue;
     }
-    if (logged) {
-      st.translator->put(std::move(*logged));
-    } else {
-      st.translator->erase(key);
-    }
-    hold(st.translator->flush());
+    (void)try_form(st, key, logged);
     ++it;
   }
   return readmit;
+}
+
+void schedule_translate(world_actor::stateful_pointer<world_actor_state> self) {
+  auto& st = self->state;
+  if (!st.translate_scheduled) {
+    st.translate_scheduled = true;
+    self->send(self, atom::translate_v);
+  }
+}
+
+std::string names_of(const event_batch& events) {
+  std::string out;
+  for (const auto& ev : events) {
+    out += (out.empty() ? "" : ", ") + ev.kind() + " " + ev.namespace_() + "." + ev.name();
+  }
+  return out;
+}
+
+/// Appends reverts or readmissions; publishing is held until they are back and translated.
+/// One append at a time: nothing is judged while one is in flight (its suspects wait).
+void append_judgements(world_actor::stateful_pointer<world_actor_state> self, event_batch events,
+                       std::vector<readmission> undo) {
+  auto& st = self->state;
+  st.revert_in_flight = true;
+  auto batch = std::make_shared<const event_batch>(std::move(events));
+  self->request(st.journal, std::chrono::seconds(60), atom::append_v, event_batch_ptr{batch},
+                cursor_map_ptr{std::make_shared<const cursor_map>()})
+      .then(
+          [self](uint64_t last) {
+            auto& s = self->state;
+            s.revert_in_flight = false;
+            s.revert_awaited = s.translator->world().watermark() >= last ? 0 : last;
+            schedule_translate(self);
+          },
+          [self, batch, undo](const caf::error& err) {
+            // Serving the newest translation beats serving nothing new; a readmitted form that
+            // is not in the log must not be served, so it goes back to being refused.
+            log::actors()->error("cannot append translation verdicts for {}: {}",
+                                 names_of(*batch), describe(err));
+            auto& s = self->state;
+            for (const auto& u : undo) {
+              (void)try_form(s, u.key, u.logged);
+              s.refused.insert_or_assign(u.key, u.form);
+            }
+            s.revert_in_flight = false;
+            s.revert_awaited = 0;
+            schedule_translate(self);
+          });
 }
 
 void publish_key(world_actor::stateful_pointer<world_actor_state> self, const std::string& key,
@@ -304,9 +350,12 @@ void publish_key(world_actor::stateful_pointer<world_actor_state> self, const st
   publish(self, xds::snapshot_ptr{empty});
 }
 
+/// How often refused forms are retried at most: a retry costs two translations per form.
+constexpr auto retry_interval = std::chrono::seconds(1);
+
 /// Translates what changed since the last flush and publishes the snapshots whose content
-/// changed (all of them the first time) — unless a revert is on its way through the journal:
-/// then the changed keys are held and go out with the translation that includes the revert.
+/// changed (all of them the first time) — unless a revert or readmission is on its way through
+/// the journal: then the changed keys are held and go out with the translation that includes it.
 void translate(world_actor::stateful_pointer<world_actor_state> self) {
   auto& st = self->state;
   auto delta = st.translator->flush();
@@ -316,56 +365,33 @@ void translate(world_actor::stateful_pointer<world_actor_state> self) {
       .set(static_cast<int64_t>(st.translator->world().size()));
   registry.gauge("sluice_world_watermark", "last event seq applied to the world")
       .set(static_cast<int64_t>(delta.watermark));
-  for (const auto& [key, change] : delta.changed) {
-    st.held.insert(key);
-  }
-  for (const auto& key : delta.removed) {
-    st.held.insert(key);
-  }
-  if (st.journal) {
-    auto reverts = find_reverts(self);
-    if (reverts.empty() && !st.revert_in_flight && st.revert_awaited == 0) {
-      reverts = retry_refused(self);
-    }
-    if (!reverts.empty()) {
-      registry.counter("sluice_translation_reverts_total",
-                       "resources put back to their last clean form after translation refused "
-                       "their newest one")
-          .add(static_cast<int64_t>(reverts.size()));
-      st.revert_in_flight = true;
-      auto batch = std::make_shared<const event_batch>(std::move(reverts));
-      self->request(st.journal, std::chrono::seconds(60), atom::append_v, event_batch_ptr{batch},
-                    cursor_map_ptr{std::make_shared<const cursor_map>()})
-          .then(
-              [self](uint64_t last) {
-                auto& s = self->state;
-                s.revert_in_flight = false;
-                s.revert_awaited = last;
-                if (s.translator->world().watermark() >= last) {
-                  s.revert_awaited = 0;  // already applied: the flush that follows releases
-                }
-                if (!s.translate_scheduled) {
-                  s.translate_scheduled = true;
-                  self->send(self, atom::translate_v);
-                }
-              },
-              [self](const caf::error& err) {
-                // Serving the newest translation (without the refused resource) beats serving
-                // nothing new at all.
-                log::actors()->error("cannot append reverts, publishing without them: {}",
-                                     describe(err));
-                auto& s = self->state;
-                s.revert_in_flight = false;
-                s.revert_awaited = 0;
-                if (!s.translate_scheduled) {
-                  s.translate_scheduled = true;
-                  self->send(self, atom::translate_v);
-                }
-              });
-    }
-  }
+  hold(st, delta);
   if (st.revert_awaited != 0 && st.translator->world().watermark() >= st.revert_awaited) {
     st.revert_awaited = 0;
+  }
+  if (st.journal && !st.revert_in_flight && st.revert_awaited == 0) {
+    auto reverts = find_reverts(self);
+    std::vector<readmission> undo;
+    if (reverts.empty() && st.others_changed && !st.refused.empty()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= st.next_retry) {
+        st.others_changed = false;
+        st.next_retry = now + retry_interval;
+        reverts = retry_refused(self, undo);
+      } else if (!st.retry_scheduled) {
+        st.retry_scheduled = true;
+        self->delayed_send(self,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(st.next_retry
+                                                                                 - now),
+                           atom::translate_v);
+      }
+    }
+    if (!reverts.empty()) {
+      registry.counter("sluice_translation_verdicts_total",
+                       "refusals and readmissions the world actor logged")
+          .add(static_cast<int64_t>(reverts.size()));
+      append_judgements(self, std::move(reverts), std::move(undo));
+    }
   }
   if (!st.revert_in_flight && st.revert_awaited == 0) {
     auto keys = std::move(st.held);
@@ -438,6 +464,7 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
       },
       [self](atom::translate) {
         self->state.translate_scheduled = false;
+        self->state.retry_scheduled = false;
         translate(self);
       },
       [self](atom::status) {

@@ -8,17 +8,17 @@
 /// published.
 ///
 /// Translation rejections keep the last accepted form (issue #3): after a flush, every resource
-/// changed since the last look that now has translation errors (a domain conflict its edit
-/// introduced, a delegation cycle) and that earlier translated cleanly in another form is put
-/// back: the actor appends a VERDICT_REVERTED event carrying that clean form and the errors, and
-/// holds publishing until the event is back from the journal and translated. So no client ever
-/// sees the resource's virtual host vanish, the log says what happened, replay reproduces it and
-/// a restart keeps it (the state rows hold the reverted form and the rejection). A resource that
-/// never translated cleanly has nothing to go back to: the reverted event (a delete) takes it out
-/// of the world, so a refused newcomer does not compete by arrival with the resources it
-/// conflicts with. Refused forms are retried when other resources change (outside the log: put,
-/// translate, look, put back), and logged as accepted when they translate cleanly: what the
-/// refusal depended on (a missing Secret, a conflicting domain) may go away.
+/// changed since the last look whose new form has errors that its previous form would not have
+/// in today's world (a domain conflict its edit introduced, a delegation cycle) is refused: the
+/// actor appends a VERDICT_REVERTED event that puts the previous form back (an upsert) or, for a
+/// newcomer, takes it out (a delete, so it does not compete by arrival with what it conflicts
+/// with), and holds publishing until the event is back from the journal and translated. So no
+/// client sees a virtual host vanish, the log says what happened, replay reproduces it and a
+/// restart keeps it (state rows hold the form and the rejection). Errors a change did not
+/// introduce are tolerated; at start the log's forms are the baseline. Refused forms are retried
+/// after other resources change (at most once a second; outside the log: put, translate, look,
+/// put back) and logged as accepted upserts when they translate cleanly: what refused them (a
+/// missing Secret, a conflicting domain) may have gone away.
 
 #include <chrono>
 #include <functional>
@@ -73,15 +73,19 @@ struct world_actor_state {
   // Reverts (see the header comment).
   journal_actor journal;
   bool clean_forms_known = false;  ///< the first flush records every clean form
-  std::map<model::resource_key, model::stored_resource> last_clean;  ///< per judged resource
+  /// Per judged resource, the form to go back to: the last one accepted (at start, what the log
+  /// holds; later, a change that introduced no errors).
+  std::map<model::resource_key, model::stored_resource> last_good;
   std::set<model::resource_key> suspects;  ///< changed since the last look at their findings
   uint64_t revert_awaited = 0;   ///< seq of the last revert appended (0: none in flight)
-  bool revert_in_flight = false; ///< appended, no answer yet
+  bool revert_in_flight = false; ///< appended, no answer yet (one append at a time)
   std::set<std::string> held;    ///< snapshot keys changed while a revert was in flight
   /// Forms translation refused, by resource: retried after other resources change (a Secret or
   /// an Upstream they need may have arrived), logged as accepted once they translate cleanly.
   std::map<model::resource_key, model::stored_resource> refused;
   bool others_changed = false;   ///< since the last retry
+  std::chrono::steady_clock::time_point next_retry{};
+  bool retry_scheduled = false;
 };
 
 world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_actor_state> self,

@@ -61,7 +61,9 @@ void apply_rejections(world& w, const sluice::v1::Event& ev) {
   };
   switch (ev.verdict()) {
     case sluice::v1::VERDICT_ACCEPTED:
-      w.clear_rejections(key, ev.origin());
+      // A named change clears its resource's rejection; only the tracker's nameless delete
+      // clears an origin's (another resource of the same file says nothing about the file).
+      w.clear_rejections(key, ev.name().empty() ? ev.origin() : std::string());
       break;
     case sluice::v1::VERDICT_REJECTED:
       if (ev.op() != sluice::v1::EVENT_OP_UPSERT) {

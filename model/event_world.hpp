@@ -24,7 +24,7 @@ struct world_change {
 [[nodiscard]] caf::expected<std::optional<world_change>> change_of(const sluice::v1::Event& ev);
 
 /// The rejection bookkeeping an event implies (model::world::rejections): an accepted upsert or
-/// delete clears the rejections of its resource and origin; a rejected event rejects its resource
+/// delete clears the rejection of its resource (a nameless delete: of its origin); a rejected event rejects its resource
 /// (or, without a name, its origin) at ingest; a reverted event rejects its resource at
 /// translation. The store's state rows follow the same rules (store/event_log.cpp).
 void apply_rejections(world& w, const sluice::v1::Event& ev);

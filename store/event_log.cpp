@@ -1182,8 +1182,9 @@ class event_log::impl {
   /// a checkpoint equals the replayed world):
   ///  - an accepted upsert replaces the resource's row, so a rejected edit leaves the last good
   ///    form in place across restarts (Gloo keeps serving the last accepted config,
-  ///    reliability.md §1.7), and clears the rejections of the resource and of its origin;
-  ///  - an accepted delete removes the row and the rejections of the resource and its origin;
+  ///    reliability.md §1.7), and clears the resource's rejection;
+  ///  - an accepted delete removes the row and the resource's rejection; one without a name
+  ///    (the tracker's "this origin is clean or gone") removes the origin's rejection;
   ///  - a rejected event puts a rejection row for the resource (or, without a name, its origin);
   ///  - a reverted event puts the form it carries back (an upsert) or removes the resource (a
   ///    delete: it never translated cleanly), and puts a rejection row for it.
@@ -1227,14 +1228,9 @@ class event_log::impl {
       row.set_origin(event.origin());
       return put_row(row, key);
     };
-    auto clear_rejections = [&]() {
-      auto status = batch.Delete(cf(cf_state), rejection_key);
-      if (!status.ok() || event.origin().empty()) {
-        return status;
-      }
-      return batch.Delete(cf(cf_state),
-                          model::rejection_row_key(event.kind(), "", "", event.origin()));
-    };
+    // A named change clears its resource's rejection row, a nameless delete its origin's
+    // (model::apply_rejections).
+    auto clear_rejections = [&]() { return batch.Delete(cf(cf_state), rejection_key); };
     if (event.op() != sluice::v1::EVENT_OP_UPSERT && event.op() != sluice::v1::EVENT_OP_DELETE) {
       return rocksdb::Status::OK();
     }

@@ -935,7 +935,31 @@ model::translation_report incremental_translator::report() const {
 std::optional<std::vector<std::string>> incremental_translator::errors_of(
     const model::resource_key& key) const {
   const auto& st = *state_;
-  if (st.full_mode || key.kind != resource_kind::virtual_service) {
+  if (st.full_mode) {
+    return std::nullopt;
+  }
+  if (key.kind == resource_kind::upstream) {
+    // An Upstream's own findings come from its clusters: the gateway flavor when some Proxy
+    // is served (assemble_report merges them per role), and the proxyless flavor.
+    std::vector<std::string> out;
+    std::vector<const std::map<resource_key, cluster_entry>*> flavors{&st.proxyless_clusters};
+    if (!st.roles.empty()) {
+      flavors.push_back(&st.envoy_clusters);
+    }
+    for (const auto* clusters : flavors) {
+      if (auto c = clusters->find(key); c != clusters->end()) {
+        if (auto i = c->second.report.entries().find(key); i != c->second.report.entries().end()) {
+          for (const auto& e : i->second.errors) {
+            if (std::find(out.begin(), out.end(), e) == out.end()) {
+              out.push_back(e);
+            }
+          }
+        }
+      }
+    }
+    return out;
+  }
+  if (key.kind != resource_kind::virtual_service) {
     return std::nullopt;
   }
   // Where assemble_report finds a VirtualService's errors: its own translation (which includes

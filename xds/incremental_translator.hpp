@@ -126,8 +126,9 @@ class incremental_translator {
   /// The findings of `keys` only, as report() has them, without copying anyone else's (the
   /// world actor asks this after each flush about the resources that changed).
   model::translation_report report_for(std::set<model::resource_key> keys) const;
-  /// The errors report() has for one VirtualService, found without assembling the report (cost:
-  /// the number of Gateways and listeners); nullopt for other kinds (ask report_for).
+  /// The errors report() has for one VirtualService or Upstream, found without assembling the
+  /// report (cost: the number of Gateways and listeners); nullopt for other kinds (ask
+  /// report_for).
   std::optional<std::vector<std::string>> errors_of(const model::resource_key& key) const;
 
   const incremental_stats& stats() const;

@@ -552,6 +552,54 @@ TEST_F(ErrorIsolationTest, UpstreamGroupEditedToNameAMissingUpstreamIsReverted) 
   check_isolated(c);
 }
 
+// An error a change did not introduce is tolerated: the UpstreamGroup loses its Upstream b by a
+// delete of b (not by its own edit), survives a restart (the log's forms are the baseline, not
+// judged again), and an edit that keeps naming the missing b is accepted, not reverted.
+TEST_F(ErrorIsolationTest, ErrorsAChangeDidNotIntroduceAreToleratedAcrossRestartsAndEdits) {
+  write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
+                   upstream_group_yaml("a", 1, "b", 1));
+  write_atomically(
+      config_ / "virtualservices/gloo-system/grouped.yaml",
+      "metadata: {name: grouped, namespace: gloo-system}\nvirtualHost:\n"
+      "  domains: [grouped.example.com]\n  routes:\n"
+      "  - matchers: [{prefix: /}]\n    routeAction: {upstreamGroup: {name: group}}\n");
+  start();
+  {
+    auto& envoy = envoy_client();
+    settle(envoy);
+    fs::remove(config_ / "upstreams/gloo-system/b.yaml");
+    ASSERT_TRUE(wait_for_event([](const auto& ev) {
+      return ev.op() == sluice::v1::EVENT_OP_DELETE && ev.name() == "b";
+    }));
+    settle(envoy);
+  }
+  stop();
+  start();
+  {
+    auto& envoy = envoy_client();
+    settle(envoy);
+    const auto seen = events();
+    const uint64_t last = seen.empty() ? 0 : seen.back().seq();
+    write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
+                     upstream_group_yaml("a", 2, "b", 1));
+    ASSERT_TRUE(wait_for_event([last](const auto& ev) {
+      return ev.verdict() == sluice::v1::VERDICT_ACCEPTED && ev.name() == "group"
+             && ev.seq() > last;
+    }));
+    settle(envoy);
+  }
+  stop();
+  for (const auto& e : events()) {
+    EXPECT_NE(e.verdict(), sluice::v1::VERDICT_REVERTED)
+        << e.kind() << " " << e.name() << ": " << joined_errors(e);
+  }
+  bool held = false;
+  for (const auto& r : state_rows()) {
+    held |= !r.has_rejection() && r.name() == "group";
+  }
+  EXPECT_TRUE(held) << "the UpstreamGroup was taken out";
+}
+
 TEST_F(ErrorIsolationTest, UpstreamGroupEditedToZeroWeightsIsRejectedAtIngest) {
   write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
                    upstream_group_yaml("a", 1, "b", 1));

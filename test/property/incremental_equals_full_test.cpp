@@ -102,7 +102,14 @@ std::string difference(incremental_translator& inc) {
   // The quick per-VirtualService look (the world actor's revert check) finds the same errors
   // as the report, and a report kept to a few keys has exactly their findings.
   std::set<resource_key> some;
-  for (const auto& [nn, stored] : inc.world().of(resource_kind::virtual_service)) {
+  std::vector<const model::stored_resource*> quick_ones;
+  for (auto kind : {resource_kind::virtual_service, resource_kind::upstream}) {
+    for (const auto& [nn, stored] : inc.world().of(kind)) {
+      quick_ones.push_back(&stored);
+    }
+  }
+  for (const auto* each : quick_ones) {
+    const auto& stored = *each;
     auto quick = inc.errors_of(stored.key);
     if (!quick) {
       continue;  // translated whole (hybrid gateways): no quick look
