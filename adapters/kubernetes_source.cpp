@@ -900,12 +900,18 @@ class kubernetes_source::impl {
         return {out.dump(), true};
       }
       case kube_role::configmap: {
-        // Gloo's ConfigMap artifact client: the ConfigMap's data is the Artifact's data.
+        // Gloo's ConfigMap artifact client: the ConfigMap's data is the Artifact's data, and its
+        // binaryData (base64 in the API, like proto3 JSON `bytes`) the Artifact's binaryData, so a
+        // wasm module stored as a ConfigMap reaches the wasm cache byte for byte.
         json data = member(obj, "data");
+        json spec{{"data", data.is_object() ? data : json::object()}};
+        if (json binary = member(obj, "binaryData"); binary.is_object() && !binary.empty()) {
+          spec["binaryData"] = std::move(binary);
+        }
         json out{{"apiVersion", "gloo.solo.io/v1"},
                  {"kind", "Artifact"},
                  {"metadata", gloo_metadata(meta)},
-                 {"spec", {{"data", data.is_object() ? data : json::object()}}}};
+                 {"spec", std::move(spec)}};
         return {out.dump(), true};
       }
       default:

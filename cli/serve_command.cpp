@@ -9,6 +9,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <map>
 #include <tuple>
@@ -59,6 +60,8 @@ struct serve_flags {
   std::string retry_period = "2s";
   double status_qps = 5.0;
   double status_burst = 10.0;
+  double discovery_qps = 20.0;
+  double discovery_burst = 50.0;
   std::string usage_interval = "30s";
   // Other ports: "" = the role's default (Kubernetes source only), "off" = disabled.
   std::string validation_addr;
@@ -158,6 +161,18 @@ int run_serve(const serve_flags& flags) {
     return 2;
   }
   options.journal.retention.max_age = *age;
+  // A token bucket with no rate or no room never writes: refuse it rather than serve with
+  // discovery silently stalled.
+  if (!(flags.discovery_qps > 0.0) || !std::isfinite(flags.discovery_qps)) {
+    log::cli()->error("--discovery-qps: {} is not a rate; give writes per second above 0",
+                      flags.discovery_qps);
+    return 2;
+  }
+  if (!(flags.discovery_burst >= 1.0) || !std::isfinite(flags.discovery_burst)) {
+    log::cli()->error("--discovery-burst: {} leaves no room for a single write; give 1 or more",
+                      flags.discovery_burst);
+    return 2;
+  }
 
   auto role = actors::parse_serve_role(flags.role);
   if (!role) {
@@ -187,6 +202,8 @@ int run_serve(const serve_flags& flags) {
     kube.lease_name = flags.lease_name;
     kube.status_qps = flags.status_qps;
     kube.status_burst = flags.status_burst;
+    kube.discovery_qps = flags.discovery_qps;
+    kube.discovery_burst = flags.discovery_burst;
     for (auto [flag, text, out] : {
              std::tuple{"--lease-duration", &flags.lease_duration, &kube.lease_duration},
              std::tuple{"--renew-deadline", &flags.renew_deadline, &kube.renew_deadline},
@@ -322,6 +339,13 @@ command_fn setup_serve(CLI::App& app) {
   app.add_option("--status-qps", flags->status_qps, "status writes per second (token bucket)")
       ->capture_default_str();
   app.add_option("--status-burst", flags->status_burst, "status write burst")
+      ->capture_default_str();
+  app.add_option("--discovery-qps", flags->discovery_qps,
+                 "discovered Upstream writes (creates, updates, deletes) per second (token "
+                 "bucket; roles discovery, all)")
+      ->capture_default_str();
+  app.add_option("--discovery-burst", flags->discovery_burst,
+                 "discovered Upstream write burst")
       ->capture_default_str();
   app.add_option("--usage-interval", flags->usage_interval,
                  "between gloo-usage ConfigMap checks (roles gloo, all)")

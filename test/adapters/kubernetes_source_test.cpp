@@ -247,6 +247,59 @@ TEST_F(KubernetesSourceTest, InitialSyncReportsEveryObjectThenSynced) {
   EXPECT_EQ(rec.cursor_kinds()["kubernetes/api/v1/configmaps"], resource_kind::artifact);
 }
 
+TEST_F(KubernetesSourceTest, ConfigMapBinaryDataBecomesTheArtifactsBytes) {
+  // A wasm module is not UTF-8, so a ConfigMap keeps it in binaryData (base64 in the API); the
+  // Artifact carries the bytes themselves, next to the text data.
+  std::string module("\0asm\x01\0\0\0", 8);
+  for (int i = 0; i < 100; ++i) {
+    module += static_cast<char>((i * 53 + 0x90) & 0xff);
+  }
+  json cm = config_map("default", "filters");
+  cm["binaryData"] = {{"filter.wasm", test::base64_encode(module)}};
+  server_.apply(cm);
+  recorder rec;
+  kubernetes_source source(options(), rec.sink());
+  ASSERT_TRUE(source.start());
+  ASSERT_TRUE(source.wait_synced(10s));
+  const std::string origin = "api/v1/namespaces/default/configmaps/filters";
+  auto decode = [&](const source_event& e) {
+    auto decoded = model::decode_documents(e.bytes, {e.origin, e.kind, e.ns});
+    EXPECT_TRUE(decoded.errors.empty()) << decoded.errors.front().to_string();
+    EXPECT_EQ(decoded.resources.size(), 1u);
+    return decoded.resources.empty()
+               ? ::gloo::solo::io::Artifact{}
+               : static_cast<const ::gloo::solo::io::Artifact&>(*decoded.resources[0].message);
+  };
+  const auto listed_events = rec.events();
+  const source_event* listed = find(listed_events, op::upsert, origin);
+  ASSERT_NE(listed, nullptr);
+  EXPECT_EQ(listed->kind, resource_kind::artifact);
+  auto artifact = decode(*listed);
+  EXPECT_EQ(artifact.data().at("descriptor.pb"), "abc");
+  ASSERT_EQ(artifact.binary_data().count("filter.wasm"), 1u);
+  EXPECT_EQ(artifact.binary_data().at("filter.wasm"), module);
+
+  // An edit of binaryData alone is a change of the Artifact.
+  const size_t before = rec.size();
+  module.back() = static_cast<char>(module.back() ^ 0x33);
+  cm["binaryData"] = {{"filter.wasm", test::base64_encode(module)}};
+  server_.apply(cm);
+  ASSERT_TRUE(rec.wait_for([&](const std::vector<source_event>& events) {
+    return events.size() > before && events.back().origin == origin;
+  }));
+  auto modified = rec.events(before);
+  ASSERT_EQ(modified.back().op, op::upsert);
+  EXPECT_EQ(decode(modified.back()).binary_data().at("filter.wasm"), module);
+
+  // Without binaryData (a text-only ConfigMap) the Artifact has none.
+  server_.apply(config_map("default", "filters"));
+  ASSERT_TRUE(rec.wait_for([&](const std::vector<source_event>& events) {
+    return events.size() > before + 1 && events.back().origin == origin;
+  }));
+  const auto last_events = rec.events();
+  EXPECT_TRUE(decode(last_events.back()).binary_data().empty());
+}
+
 TEST_F(KubernetesSourceTest, WatchReportsAddedModifiedDeletedAndIgnoresStatusWrites) {
   server_.apply(virtual_service("default", "foo", "foo.example.com"));
   recorder rec;

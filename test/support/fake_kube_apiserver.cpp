@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <set>
 #include <thread>
 
@@ -521,6 +522,11 @@ class fake_kube_apiserver::impl {
     if (hook) {
       hook(req.method, req.path);
     }
+    // Writes are short; reads (watches above all) must not wait for each other.
+    std::unique_lock<std::shared_mutex> write_gate(writes_, std::defer_lock);
+    if (req.method != "GET") {
+      write_gate.lock();
+    }
     handle_inner(req, res);
     std::lock_guard<std::mutex> lock(mutex_);
     requests_.push_back({req.method, req.path, query, res.status});
@@ -872,6 +878,10 @@ class fake_kube_apiserver::impl {
   std::vector<failure> failures_;
   std::vector<request_record> requests_;
   std::function<void(const std::string&, const std::string&)> hook_;
+  /// Held exclusively across a write request and its record, shared by get(): an object a test
+  /// reads back is never newer than the request log (a reader that sees a write also finds the
+  /// request that made it). Taken before `mutex_`.
+  mutable std::shared_mutex writes_;
 };
 
 fake_kube_apiserver::fake_kube_apiserver(fake_kube_options options)
@@ -1014,6 +1024,7 @@ std::optional<nlohmann::json> fake_kube_apiserver::get(std::string_view api_path
   if (!t || t->name.empty()) {
     return std::nullopt;
   }
+  std::shared_lock<std::shared_mutex> writes(p.writes_);
   std::lock_guard<std::mutex> lock(p.mutex_);
   auto& coll = p.objects_[t->type];
   auto it = coll.find({t->ns, t->name});
