@@ -499,13 +499,12 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
   // With discovery, the Kubernetes source reports two sources ("kubernetes" and
   // "kubernetes-discovery"); a kind is synced when both are.
   const size_t expected_sources = kube && options.kube.discovery ? 2 : 1;
-  ingest_observer observer;
   auto shared_state =
       std::make_shared<const std::vector<sluice::v1::StateRecord>>(std::move(*state));
   auto shared_cursors = std::make_shared<const cursor_map>(*cursors);
   for (const auto& k : model::all_kinds()) {
     p->kinds.emplace(k.kind, sys.spawn(kind_actor_impl, k.kind, p->journal, expected_sources,
-                                       shared_state, cursor_map_ptr{shared_cursors}, observer));
+                                       shared_state, cursor_map_ptr{shared_cursors}));
   }
 
   // 4. The source. Its sink splits each batch by kind; `synced` goes to every kind actor.

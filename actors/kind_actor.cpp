@@ -37,9 +37,6 @@ void ingest(kind_actor::stateful_pointer<kind_actor_state> self, const source_ba
       (*cursors)[k] = v;
     }
   }
-  if (st.observer && !events->empty()) {
-    st.observer(*events);
-  }
   if (!events->empty() || !cursors->empty()) {
     auto n = events->size();
     auto kind_name = std::string(model::name_of(st.tracker->kind()));
@@ -65,13 +62,11 @@ void ingest(kind_actor::stateful_pointer<kind_actor_state> self, const source_ba
 kind_actor::behavior_type kind_actor_impl(
     kind_actor::stateful_pointer<kind_actor_state> self, model::resource_kind kind,
     journal_actor journal, size_t expected_sources,
-    std::shared_ptr<const std::vector<sluice::v1::StateRecord>> state, cursor_map_ptr cursors,
-    ingest_observer observer) {
+    std::shared_ptr<const std::vector<sluice::v1::StateRecord>> state, cursor_map_ptr cursors) {
   self->state.tracker = std::make_unique<model::ingest_tracker>(kind);
   self->state.tracker->restore(*state, *cursors);
   self->state.journal = std::move(journal);
   self->state.expected_sources = expected_sources;
-  self->state.observer = std::move(observer);
   return {
       [self](atom::ingest, const source_batch_ptr& batch) { ingest(self, batch, nullptr); },
       [self](atom::ingest, const source_batch_ptr& batch, const cursor_map_ptr& cursors) {

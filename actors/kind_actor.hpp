@@ -15,11 +15,6 @@
 
 namespace sluice::actors {
 
-/// Sees every event a kind actor produced, before it is appended (on the actor's thread: must be
-/// quick). The status write-back uses it to learn about input rejected at ingest, which never
-/// reaches the world.
-using ingest_observer = std::function<void(const event_batch&)>;
-
 struct kind_actor_state {
   static inline const char* name = "sluice.kind";
   std::unique_ptr<model::ingest_tracker> tracker;
@@ -27,7 +22,6 @@ struct kind_actor_state {
   size_t expected_sources = 1;
   std::set<std::string> synced_sources;
   bool reported_synced = false;
-  ingest_observer observer;
 };
 
 /// `state` and `cursors` are what the log holds (restored into the tracker before any input).
@@ -37,6 +31,6 @@ kind_actor::behavior_type kind_actor_impl(kind_actor::stateful_pointer<kind_acto
                                           model::resource_kind kind, journal_actor journal,
                                           size_t expected_sources,
                                           std::shared_ptr<const std::vector<sluice::v1::StateRecord>> state,
-                                          cursor_map_ptr cursors, ingest_observer observer = {});
+                                          cursor_map_ptr cursors);
 
 }  // namespace sluice::actors
