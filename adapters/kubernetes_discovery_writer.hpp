@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/kubernetes_client.hpp"
+#include "adapters/token_bucket.hpp"
 
 namespace sluice::adapters {
 
@@ -138,8 +139,7 @@ class kubernetes_discovery_writer {
   std::map<std::string, retry_state> retry_;
   std::set<std::string> reported_foreign_;  ///< logged once each
   bool synced_ = false;
-  double tokens_ = 0;
-  std::chrono::steady_clock::time_point refilled_;
+  std::optional<token_bucket> bucket_;  ///< set in the constructor, once `now` is known
   std::mt19937_64 rng_;
   counters stats_;
 

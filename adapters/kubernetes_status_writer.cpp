@@ -44,8 +44,7 @@ kubernetes_status_writer::kubernetes_status_writer(kubernetes_status_writer_opti
   if (!options_.now) {
     options_.now = [] { return steady::now(); };
   }
-  tokens_ = options_.burst;
-  refilled_ = options_.now();
+  bucket_.emplace(options_.qps, options_.burst, options_.now());
 }
 
 kubernetes_status_writer::~kubernetes_status_writer() { stop(); }
@@ -116,27 +115,12 @@ bool kubernetes_status_writer::allowed() const {
 
 bool kubernetes_status_writer::take_token() {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto now = options_.now();
-  double elapsed = std::chrono::duration<double>(now - refilled_).count();
-  if (elapsed > 0) {
-    tokens_ = std::min(options_.burst, tokens_ + elapsed * options_.qps);
-    refilled_ = now;
-  }
-  if (tokens_ < 1.0) {
-    return false;
-  }
-  tokens_ -= 1.0;
-  return true;
+  return bucket_->take(options_.now());
 }
 
 std::chrono::milliseconds kubernetes_status_writer::time_to_token() {
   std::lock_guard<std::mutex> lock(mutex_);
-  double elapsed = std::chrono::duration<double>(options_.now() - refilled_).count();
-  double have = std::min(options_.burst, tokens_ + std::max(0.0, elapsed) * options_.qps);
-  if (have >= 1.0 || options_.qps <= 0) {
-    return std::chrono::milliseconds(0);
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>((1.0 - have) / options_.qps * 1000.0) + 1);
+  return bucket_->time_to_token(options_.now());
 }
 
 kubernetes_status_writer::write_result kubernetes_status_writer::write_one(

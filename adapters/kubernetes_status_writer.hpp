@@ -26,10 +26,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "adapters/kubernetes_client.hpp"
+#include "adapters/token_bucket.hpp"
 #include "model/resource.hpp"
 #include "solo/core.pb.h"
 
@@ -106,8 +108,7 @@ class kubernetes_status_writer {
   std::map<model::resource_key, std::string> queue_;    ///< status JSON to write
   std::map<model::resource_key, std::string> in_flight_;  ///< status JSON being written now
   status_map latest_;  ///< the last update(), kinds with a status only (for reset())
-  double tokens_ = 0;
-  std::chrono::steady_clock::time_point refilled_;
+  std::optional<token_bucket> bucket_;  ///< set in the constructor, once `now` is known
   counters stats_;
 
   std::mutex pump_mutex_;  ///< one pass at a time
