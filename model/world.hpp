@@ -25,7 +25,7 @@ struct rejection {
   std::vector<std::string> errors;
   std::string stage;
   std::string origin;
-  std::string refused;  ///< translation only: the refused form (canonical bytes), retried later
+  std::string refused{};  ///< translation only: the refused form (canonical bytes), retried later
   bool operator==(const rejection&) const = default;
 };
 

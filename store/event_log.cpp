@@ -1199,13 +1199,17 @@ class event_log::impl {
       }
       return batch.Put(cf(cf_state), row_key, scratch);
     };
-    auto put_rejection = [&](std::string_view stage) {
+    auto base_row = [&] {
       sluice::v1::StateRecord row;
       row.set_seq(event.seq());
       row.set_kind(event.kind());
       row.set_namespace_(event.namespace_());
       row.set_name(event.name());
       row.set_origin(event.origin());
+      return row;
+    };
+    auto put_rejection = [&](std::string_view stage) {
+      auto row = base_row();
       auto* r = row.mutable_rejection();
       r->set_seq(event.seq());
       r->set_stage(std::string(stage));
@@ -1218,14 +1222,9 @@ class event_log::impl {
       return put_row(row, rejection_key);
     };
     auto put_accepted = [&]() {
-      sluice::v1::StateRecord row;
-      row.set_seq(event.seq());
-      row.set_kind(event.kind());
-      row.set_namespace_(event.namespace_());
-      row.set_name(event.name());
+      auto row = base_row();
       row.set_resource(event.resource());
       row.set_content_hash(event.content_hash());
-      row.set_origin(event.origin());
       return put_row(row, key);
     };
     // A named change clears its resource's rejection row, a nameless delete its origin's

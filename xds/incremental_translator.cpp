@@ -938,33 +938,9 @@ std::optional<std::vector<std::string>> incremental_translator::errors_of(
   if (st.full_mode) {
     return std::nullopt;
   }
-  if (key.kind == resource_kind::upstream) {
-    // An Upstream's own findings come from its clusters: the gateway flavor when some Proxy
-    // is served (assemble_report merges them per role), and the proxyless flavor.
-    std::vector<std::string> out;
-    std::vector<const std::map<resource_key, cluster_entry>*> flavors{&st.proxyless_clusters};
-    if (!st.roles.empty()) {
-      flavors.push_back(&st.envoy_clusters);
-    }
-    for (const auto* clusters : flavors) {
-      if (auto c = clusters->find(key); c != clusters->end()) {
-        if (auto i = c->second.report.entries().find(key); i != c->second.report.entries().end()) {
-          for (const auto& e : i->second.errors) {
-            if (std::find(out.begin(), out.end(), e) == out.end()) {
-              out.push_back(e);
-            }
-          }
-        }
-      }
-    }
-    return out;
-  }
-  if (key.kind != resource_kind::virtual_service) {
+  if (key.kind != resource_kind::upstream && key.kind != resource_kind::virtual_service) {
     return std::nullopt;
   }
-  // Where assemble_report finds a VirtualService's errors: its own translation (which includes
-  // the RouteTables it reaches), its placement on each Gateway (domain conflicts), its Envoy
-  // virtual host on each listener, the listener's blame, and its proxyless form.
   std::vector<std::string> out;
   auto add = [&](const std::string& e) {
     if (std::find(out.begin(), out.end(), e) == out.end()) {
@@ -978,6 +954,20 @@ std::optional<std::vector<std::string>> incremental_translator::errors_of(
       }
     }
   };
+  if (key.kind == resource_kind::upstream) {
+    // An Upstream's own findings come from its clusters: the proxyless flavor, and the gateway
+    // flavor when some Proxy is served (assemble_report merges those per role).
+    if (auto c = st.proxyless_clusters.find(key); c != st.proxyless_clusters.end()) {
+      add_from(c->second.report);
+    }
+    if (auto c = st.envoy_clusters.find(key); !st.roles.empty() && c != st.envoy_clusters.end()) {
+      add_from(c->second.report);
+    }
+    return out;
+  }
+  // Where assemble_report finds a VirtualService's errors: its own translation (which includes
+  // the RouteTables it reaches), its placement on each Gateway (domain conflicts), its Envoy
+  // virtual host on each listener, the listener's blame, and its proxyless form.
   auto vs = st.vss.find(key);
   if (vs == st.vss.end()) {
     return out;
