@@ -87,11 +87,12 @@ void publish(world_actor::stateful_pointer<world_actor_state> self, xds::snapsho
 }
 
 /// Kinds whose translation findings can refuse a form; the rest (Endpoints, Secrets, Artifacts,
-/// stored Proxies) are read, never judged.
+/// Services, stored Proxies) are read, never judged.
 bool judged(model::resource_kind kind) {
   using model::resource_kind;
   return kind != resource_kind::endpoint && kind != resource_kind::secret
-         && kind != resource_kind::artifact && kind != resource_kind::proxy;
+         && kind != resource_kind::artifact && kind != resource_kind::service
+         && kind != resource_kind::proxy;
 }
 
 /// Resources that may be taken out of the world when translation refuses them and they have no
@@ -475,6 +476,7 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
       [self](atom::synced, const std::string& kind) {
         auto& st = self->state;
         st.pending_kinds.erase(kind);
+        log::actors()->debug("kind synced kind={} waiting_for={}", kind, st.pending_kinds.size());
         if (!st.ready && st.pending_kinds.empty()) {
           st.ready = true;
           log::actors()->info("all sources synced resources={} watermark={}",

@@ -37,6 +37,51 @@ uint32_t port_number(const json& j) {
   return 0;
 }
 
+// The Service as translation keeps it (proto/kube/core.proto): identity, labels, type, cluster
+// IP, ports and selector. Nothing that changes without the Service changing (resourceVersion,
+// status, managedFields), so an unchanged Service is not logged again.
+json service_form(const json& service) {
+  const json& meta = service.value("metadata", json::object());
+  const json& spec = service.value("spec", json::object());
+  json m{{"name", str(meta, "name")}, {"namespace", str(meta, "namespace")}};
+  if (auto labels = string_map(meta.value("labels", json::object())); !labels.empty()) {
+    m["labels"] = labels;
+  }
+  json s = json::object();
+  for (const char* field : {"type", "clusterIP"}) {
+    if (auto v = str(spec, field); !v.empty()) {
+      s[field] = v;
+    }
+  }
+  json ports = json::array();
+  for (const auto& p : spec.value("ports", json::array())) {
+    json port = json::object();
+    for (const char* field : {"name", "protocol", "appProtocol"}) {
+      if (auto v = str(p, field); !v.empty()) {
+        port[field] = v;
+      }
+    }
+    for (const char* field : {"port", "nodePort"}) {
+      if (auto v = port_number(p.value(field, json())); v != 0) {
+        port[field] = v;
+      }
+    }
+    if (const json& t = p.value("targetPort", json()); t.is_string()) {
+      port["targetPort"] = t;
+    } else if (auto v = port_number(t); v != 0) {
+      port["targetPort"] = std::to_string(v);
+    }
+    ports.push_back(std::move(port));
+  }
+  if (!ports.empty()) {
+    s["ports"] = std::move(ports);
+  }
+  if (auto selector = string_map(spec.value("selector", json::object())); !selector.empty()) {
+    s["selector"] = selector;
+  }
+  return json{{"apiVersion", "v1"}, {"kind", "Service"}, {"metadata", m}, {"spec", s}};
+}
+
 std::string origin(const char* plural, const std::string& ns, const std::string& name) {
   return std::string("discovery/") + plural + "/" + ns + "/" + name;
 }
@@ -81,6 +126,7 @@ model::source_batch kubernetes_discovery::upsert_service(const json& service) {
       info.ports.push_back(std::move(sp));
     }
   }
+  info.form = service_form(service).dump();
   services_[k] = std::move(info);
   return refresh(k);
 }
@@ -329,6 +375,7 @@ std::map<std::string, std::string> kubernetes_discovery::desired_for(const key& 
   }
   const service_info& info = sit->second;
   const std::string& wns = options_.write_namespace;
+  out[origin("services", service.first, service.second)] = info.form;
 
   // Upstream refs that want endpoints, by Service port number.
   std::map<uint32_t, std::set<key>> wanted;
@@ -437,8 +484,9 @@ model::source_batch kubernetes_discovery::refresh(const key& service) {
     model::source_event ev;
     ev.source = options_.source;
     ev.op = op;
-    ev.kind = origin_text.rfind("discovery/upstreams/", 0) == 0 ? model::resource_kind::upstream
-                                                                : model::resource_kind::endpoint;
+    ev.kind = origin_text.rfind("discovery/upstreams/", 0) == 0  ? model::resource_kind::upstream
+              : origin_text.rfind("discovery/services/", 0) == 0 ? model::resource_kind::service
+                                                                  : model::resource_kind::endpoint;
     // "discovery/<plural>/<namespace>/<name>": in-memory kube-svc upstreams live in the
     // Service's namespace, everything else in the write namespace.
     auto ns_at = origin_text.find('/', std::string_view("discovery/").size()) + 1;

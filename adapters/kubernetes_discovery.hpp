@@ -23,6 +23,9 @@
 ///    EndpointSlices are used when the Service has any; its core Endpoints object otherwise.
 ///  - One Endpoint per (Service, address, port), in the write namespace, naming every upstream
 ///    that selects it; named `ep-<address with non [0-9a-z] as '-'>-<port>-<fnv64 hex>`.
+///  - The Service itself (kind Service, in its namespace; identity, labels, type, cluster IP,
+///    ports and selector only): translation rejects a kube Upstream whose Service is missing, as
+///    Gloo's kubernetes plugin does.
 ///
 /// Not done (needs a Pod watch): the upstream `selector` filter on pod labels, and pod labels as
 /// endpoint labels for subset routing.
@@ -96,6 +99,7 @@ class kubernetes_discovery {
     std::vector<service_port> ports;
     std::map<std::string, std::string> labels;
     std::map<std::string, std::string> selector;
+    std::string form;  ///< the Service event's bytes (what translation keeps of it)
   };
   struct address_port {
     std::string name;  ///< port name

@@ -103,6 +103,7 @@ std::optional<kube_collection> collection_for(model::resource_kind kind) {
     case model::resource_kind::artifact:
       return kube_collection{"", "v1", "configmaps", "ConfigMap", kube_role::configmap, kind};
     case model::resource_kind::endpoint:
+    case model::resource_kind::service:  // discovery's Service watch emits them
       return std::nullopt;
     default: {
       const auto& k = model::info(kind);

@@ -25,6 +25,7 @@
 
 #include "actors/world_actor.hpp"
 #include "cli/commands.hpp"
+#include "kube/core.pb.h"
 #include "model/error.hpp"
 #include "model/event_world.hpp"
 #include "model/gateway_attribution.hpp"
@@ -180,6 +181,8 @@ std::vector<std::string> detail_headers(resource_kind kind) {
       return {"KEYS"};
     case resource_kind::endpoint:
       return {"ADDRESS", "UPSTREAMS"};
+    case resource_kind::service:
+      return {"TYPE", "CLUSTER-IP", "PORTS"};
     case resource_kind::auth_config:
       return {"CONFIGS"};
     case resource_kind::virtual_host_option:
@@ -285,6 +288,19 @@ std::vector<std::string> detail_cells(resource_kind kind, const pb::Message& m) 
         ups.push_back(model::ref_key(u.namespace_(), u.name()));
       }
       return {e.address() + ":" + std::to_string(e.port()), joined(ups)};
+    }
+    case resource_kind::service: {
+      // kubectl's PORT(S) column: port[:nodePort]/protocol.
+      const auto& svc = static_cast<const kube::core::v1::Service&>(m);
+      std::vector<std::string> ports;
+      for (const auto& p : svc.ports()) {
+        ports.push_back(std::to_string(p.port())
+                        + (p.node_port() != 0 ? ":" + std::to_string(p.node_port()) : "") + "/"
+                        + (p.protocol().empty() ? "TCP" : p.protocol()));
+      }
+      return {svc.type().empty() ? "ClusterIP" : svc.type(),
+              svc.cluster_ip().empty() ? "-" : svc.cluster_ip(),
+              ports.empty() ? "-" : joined(ports)};
     }
     case resource_kind::auth_config:
       return {std::to_string(

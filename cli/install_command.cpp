@@ -344,12 +344,9 @@ ojson message_schema(const pb::Descriptor* d, std::vector<const pb::Descriptor*>
   return out;
 }
 
-/// Gloo's kinds stored as CRDs; Secrets are core Secrets, Artifacts ConfigMaps, and Endpoints
-/// exist only in memory (reference gloo.md §1.0).
-bool stored_as_crd(model::resource_kind kind) {
-  return kind != model::resource_kind::secret && kind != model::resource_kind::artifact
-         && kind != model::resource_kind::endpoint;
-}
+/// Gloo's kinds stored as CRDs; Secrets are core Secrets, Artifacts ConfigMaps, Services core
+/// Services, and Endpoints exist only in memory (reference gloo.md §1.0).
+bool stored_as_crd(model::resource_kind kind) { return model::is_custom_resource(kind); }
 
 ojson common_labels(const std::string& component) {
   return {{"app", "gloo"},

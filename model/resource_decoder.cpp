@@ -96,10 +96,15 @@ std::string kind_names() {
   return out;
 }
 
-std::string api_version_of(resource_kind kind) {
-  const auto& k = info(kind);
-  return std::string(k.group) + "/" + std::string(k.version);
-}
+// Service spec fields that sluice accepts and does not keep: a manifest or `kubectl get -o yaml`
+// output loads as written, while a misspelt field is still an error.
+const std::vector<std::string_view> service_spec_unread = {
+    "clusterIPs",       "externalIPs",         "externalName",
+    "externalTrafficPolicy", "internalTrafficPolicy", "healthCheckNodePort",
+    "ipFamilies",       "ipFamilyPolicy",      "loadBalancerIP",
+    "loadBalancerClass", "loadBalancerSourceRanges", "allocateLoadBalancerNodePorts",
+    "publishNotReadyAddresses", "sessionAffinity", "sessionAffinityConfig",
+    "topologyKeys",     "trafficDistribution"};
 
 // Decodes one document. Collects every problem it can find rather than stopping at the first.
 class document_decoder {
@@ -204,18 +209,19 @@ class document_decoder {
     std::string kind_text = scalar_text(kind);
 
     if (api_text == "v1") {
-      if (kind_text != "Secret") {
+      if (kind_text != "Secret" && kind_text != "Service") {
         issue(kind != nullptr ? kind->mark : api->mark, "kind",
               "apiVersion v1 kind \"" + kind_text
                   + "\" is not read by sluice; of the core v1 kinds only Secret (type "
-                    "kubernetes.io/tls) is");
+                    "kubernetes.io/tls) and Service are");
         return false;
       }
-      kube_secret_ = true;
-      kind_ = resource_kind::secret;
-      if (ctx_.expected_kind && *ctx_.expected_kind != resource_kind::secret) {
+      kube_secret_ = kind_text == "Secret";
+      kube_form_ = !kube_secret_;
+      kind_ = kube_secret_ ? resource_kind::secret : resource_kind::service;
+      if (ctx_.expected_kind && *ctx_.expected_kind != *kind_) {
         issue(kind->mark, "kind",
-              "kind Secret does not match the kind expected here, "
+              "kind " + kind_text + " does not match the kind expected here, "
                   + std::string(name_of(*ctx_.expected_kind)));
         return false;
       }
@@ -291,8 +297,11 @@ class document_decoder {
     }
     decode_kube_metadata(message);
     if (const yaml_node* spec = lookup(root_, "spec"); spec != nullptr && !spec->is_null()) {
-      decoder_.decode_fields(*spec, message, "",
-                             field_options{{}, {"metadata", "namespacedStatuses"}});
+      decoder_.decode_fields(
+          *spec, message, "",
+          field_options{*kind_ == resource_kind::service ? service_spec_unread
+                                                         : std::vector<std::string_view>{},
+                        {"metadata", "namespacedStatuses"}});
     }
   }
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 
+#include "kube/core.pb.h"
 #include "solo/enterprise.pb.h"
 #include "solo/gateway.pb.h"
 #include "solo/gloo.pb.h"
@@ -39,6 +40,8 @@ const std::array<kind_info, resource_kind_count>& table() {
        "gateway.solo.io", "v1", true, ::gateway::solo::io::VirtualHostOption::descriptor()},
       {resource_kind::route_option, "RouteOption", "routeoptions", "rtopts", "gateway.solo.io",
        "v1", true, ::gateway::solo::io::RouteOption::descriptor()},
+      {resource_kind::service, "Service", "services", "svc", "", "v1", false,
+       ::kube::core::v1::Service::descriptor()},
   }};
   return kinds;
 }
@@ -55,6 +58,17 @@ bool iequals(std::string_view a, std::string_view b) {
 std::span<const kind_info> all_kinds() { return table(); }
 
 const kind_info& info(resource_kind kind) { return table()[static_cast<size_t>(kind)]; }
+
+std::string api_version_of(resource_kind kind) {
+  const auto& k = info(kind);
+  return k.group.empty() ? std::string(k.version)
+                         : std::string(k.group) + "/" + std::string(k.version);
+}
+
+bool is_custom_resource(resource_kind kind) {
+  return kind != resource_kind::secret && kind != resource_kind::artifact
+         && kind != resource_kind::endpoint && kind != resource_kind::service;
+}
 
 std::optional<resource_kind> parse_kind(std::string_view text) {
   for (const auto& k : table()) {

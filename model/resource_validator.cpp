@@ -5,6 +5,7 @@
 #include <google/protobuf/message.h>
 #include <re2/re2.h>
 
+#include "kube/core.pb.h"
 #include "model/resource_decoder.hpp"
 #include "solo/enterprise.pb.h"
 #include "solo/gateway.pb.h"
@@ -430,6 +431,12 @@ class resource_checker {
 
   void check(const gl::Settings& s) { check_name(s.metadata()); }
   void check(const gl::Artifact& a) { check_name(a.metadata()); }
+  void check(const ::kube::core::v1::Service& svc) {
+    check_name(svc.metadata());
+    for (int i = 0; i < svc.ports_size(); ++i) {
+      check_port(svc.ports(i).port(), at("ports", i) + ".port");
+    }
+  }
 
  private:
   const decoded_resource& resource_;
@@ -464,7 +471,8 @@ std::vector<decode_error> validate_resource(const decoded_resource& resource,
                || dispatch<ent::AuthConfig>(checker, m) || dispatch<gl::Settings>(checker, m)
                || dispatch<gl::Artifact>(checker, m)
                || dispatch<gw::VirtualHostOption>(checker, m)
-               || dispatch<gw::RouteOption>(checker, m);
+               || dispatch<gw::RouteOption>(checker, m)
+               || dispatch<::kube::core::v1::Service>(checker, m);
   if (!known) {
     checker.error("", "unexpected message type " + m.GetDescriptor()->full_name() + " for "
                           + std::string(name_of(resource.key.kind)));

@@ -508,6 +508,35 @@ endpoint_v3::LbEndpoint lb_endpoint(const host_entry& h, cluster_flavor flavor,
   return lb;
 }
 
+}  // namespace
+
+std::optional<model::resource_key> kube_service_of(const gl::Upstream& u,
+                                                   const model::resource_key& upstream) {
+  if (!u.has_kube()) {
+    return std::nullopt;
+  }
+  const auto& ns = u.kube().service_namespace();
+  return model::resource_key{model::resource_kind::service, ns.empty() ? upstream.ns : ns,
+                             u.kube().service_name()};
+}
+
+namespace {
+
+// Gloo's kubernetes plugin rejects a kube Upstream whose Service does not exist. sluice checks
+// only when the world holds Services at all (a Kubernetes source, or a directory with a
+// services/ folder): a directory of Upstreams and Endpoints alone has no Services to look in.
+std::optional<std::string> missing_service(const gl::Upstream& u,
+                                           const model::resource_key& upstream,
+                                           const model::world& w) {
+  auto service = kube_service_of(u, upstream);
+  if (!service || w.of(model::resource_kind::service).empty() || w.find(*service) != nullptr) {
+    return std::nullopt;
+  }
+  return "Upstream " + upstream.ns + "." + upstream.name + " references the service '"
+         + service->name + "' which does not exist in namespace '" + service->ns
+         + "'; no cluster is built until it exists";
+}
+
 // Translates one Upstream for one client flavor, reporting its problems on it.
 class upstream_translator {
  public:
@@ -707,6 +736,10 @@ void upstream_translator::translate(const model::stored_resource& stored,
       break;
     }
     case gl::Upstream::kKube:
+      if (auto missing = missing_service(u, key_, world_)) {
+        error(*missing);
+        return;
+      }
       if (u.kube().has_subset_spec()) {
         if (auto p = kube_subsets(u.kube().subset_spec(), subsets)) {
           error("invalid " + *p);

@@ -79,6 +79,12 @@ struct cluster_piece {
                                                const model::world& w, cluster_flavor flavor,
                                                const envoy_translation_options& options = {});
 
+/// The Service a kube Upstream names (serviceNamespace, or the Upstream's namespace when it is
+/// empty), or nullopt for other upstream types. translate_upstream rejects a kube Upstream whose
+/// Service is missing from a world that holds any Service.
+[[nodiscard]] std::optional<model::resource_key> kube_service_of(
+    const ::gloo::solo::io::Upstream& u, const model::resource_key& upstream);
+
 struct cluster_translation {
   std::map<std::string, envoy::config::cluster::v3::Cluster> clusters;  ///< by cluster name
   /// By EDS resource name (= cluster_load_assignment.cluster_name).

@@ -248,6 +248,10 @@ struct incremental_translator::state {
   std::set<resource_key> changed_vs;       ///< VSs whose message or virtual host changed
   std::set<resource_key> dirty_placement;  ///< VSs whose TLS placement must be re-checked
   std::set<resource_key> dirty_clusters;   ///< Upstreams
+  /// Whether the world held any Service at the last flush: kube Upstreams are checked against
+  /// Services only then (xds::translate_upstream), so all of them are translated again when it
+  /// flips.
+  bool services_known = false;
   std::set<resource_key> dirty_groups;
   std::set<std::string> dirty_domains;     ///< proxyless domains whose owner may change
   bool gateways_dirty = true;   ///< rebuild every gateway (selection scans)

@@ -218,6 +218,7 @@ void incremental_translator::state::start_over() {
   for (const auto& [nn, stored] : world.of(resource_kind::upstream)) {
     dirty_clusters.insert(stored.key);
   }
+  services_known = !world.of(resource_kind::service).empty();
   dirty_groups.clear();
   for (const auto& [nn, stored] : world.of(resource_kind::upstream_group)) {
     dirty_groups.insert(stored.key);
@@ -283,6 +284,14 @@ void incremental_translator::state::propagate() {
         break;
       default:
         break;
+    }
+  }
+  if (const bool known = !world.of(resource_kind::service).empty(); known != services_known) {
+    services_known = known;
+    for (const auto& [nn, stored] : world.of(resource_kind::upstream)) {
+      if (static_cast<const gl::Upstream&>(*stored.message).has_kube()) {
+        dirty_clusters.insert(stored.key);
+      }
     }
   }
 }
@@ -374,6 +383,9 @@ void incremental_translator::state::translate_clusters() {
     reads.keys.push_back(key);
     reads.references.push_back({resource_kind::endpoint, key});
     const auto& u = static_cast<const gl::Upstream&>(*stored->message);
+    if (auto service = kube_service_of(u, key)) {
+      reads.keys.push_back(std::move(*service));  // present or not
+    }
     if (u.has_ssl_config()) {
       // translate_upstream reads the Secrets its sslConfig names.
       reads.kinds.push_back(resource_kind::secret);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kube/core.pb.h"
 #include "model/resource_decoder.hpp"
 #include "solo/gloo.pb.h"
 
@@ -120,12 +121,32 @@ TEST(KubernetesDiscoveryTest, UpstreamPerServicePortNamedAsGlooNamesThem) {
   EXPECT_LE(long_name.size(), 63u);
   EXPECT_NE(long_name, discovered_upstream_name(std::string(40, 'a'), std::string(40, 'b'), 81));
 
-  // The same Service again changes nothing; removing it removes its upstreams.
-  EXPECT_TRUE(
-      d.upsert_service(service("default", "petstore", {{"http", 8080}, {"grpc", 9090}})).empty());
+  // The Service itself, in its namespace, as translation keeps it (kube Upstreams are checked
+  // against it): identity, labels, ports (targetPort as text) and selector.
+  auto svcs = of_kind(out, resource_kind::service);
+  ASSERT_EQ(svcs.size(), 1u);
+  EXPECT_EQ(svcs[0].origin, "discovery/services/default/petstore");
+  EXPECT_EQ(svcs[0].ns, "default");
+  auto svc = decode<::kube::core::v1::Service>(svcs[0]);
+  EXPECT_EQ(svc.metadata().name(), "petstore");
+  EXPECT_EQ(svc.metadata().labels().at("app"), "petstore");
+  ASSERT_EQ(svc.ports_size(), 2);
+  EXPECT_EQ(svc.ports(1).port(), 9090u);
+  EXPECT_EQ(svc.ports(1).target_port(), "9091");
+  EXPECT_EQ(svc.ports(1).protocol(), "TCP");
+  EXPECT_EQ(svc.selector().at("app"), "petstore");
+
+  // The same Service again changes nothing, even with a new resourceVersion; removing it
+  // removes the Service and its upstreams.
+  auto again = service("default", "petstore", {{"http", 8080}, {"grpc", 9090}});
+  again["metadata"]["resourceVersion"] = "4711";
+  EXPECT_TRUE(d.upsert_service(again).empty());
   auto gone = d.remove_service("default", "petstore");
-  ASSERT_EQ(gone.size(), 4u);
-  EXPECT_EQ(gone[0].op, op::remove);
+  ASSERT_EQ(gone.size(), 5u);
+  for (const auto& e : gone) {
+    EXPECT_EQ(e.op, op::remove) << e.origin;
+  }
+  EXPECT_EQ(of_kind(gone, resource_kind::service).size(), 1u);
 }
 
 TEST(KubernetesDiscoveryTest, EndpointsFromReadySliceAddressesWithTheMatchingPort) {

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <string>
 
+#include "kube/core.pb.h"
 #include "model/decode_scalar.hpp"
 #include "model/resource_kind.hpp"
 #include "solo/enterprise.pb.h"
@@ -178,6 +179,8 @@ TEST(ResourceDecoderTest, EveryKindDecodesInBothForms) {
        "options: {timeout: 30s}\ntargetRefs: [{group: gateway.networking.k8s.io, kind: "
        "HTTPRoute, name: r}]",
        "gateway.solo.io.RouteOption"},
+      {resource_kind::service, "type: ClusterIP\nports: [{name: http, port: 80, targetPort: 8080}]",
+       "kube.core.v1.Service"},
   };
   // Every kind has a case: a kind added to the table is decoded here too.
   EXPECT_EQ(std::size(cases), resource_kind_count);
@@ -195,7 +198,7 @@ TEST(ResourceDecoderTest, EveryKindDecodesInBothForms) {
         line += ch;
       }
     }
-    std::string kube = "apiVersion: " + std::string(k.group) + "/" + std::string(k.version)
+    std::string kube = "apiVersion: " + api_version_of(c.kind)
                        + "\nkind: " + std::string(k.name) + "\nmetadata:\n  name: x\n  namespace: ns\nspec:\n"
                        + spec;
     auto r1 = decode_one(kube, context());
@@ -221,6 +224,61 @@ TEST(ResourceDecoderTest, KindTableFollowsTheEnumAndGlooNames) {
   EXPECT_EQ(parse_kind("routeoptions"), resource_kind::route_option);
   EXPECT_EQ(parse_kind("rtopts"), resource_kind::route_option);
   EXPECT_EQ(info(resource_kind::route_option).group, "gateway.solo.io");
+  EXPECT_EQ(parse_kind("svc"), resource_kind::service);
+  EXPECT_EQ(api_version_of(resource_kind::service), "v1");
+  EXPECT_FALSE(is_custom_resource(resource_kind::service));
+  EXPECT_TRUE(is_custom_resource(resource_kind::upstream));
+}
+
+// A Service manifest as kubectl prints it loads; the spec fields sluice does not keep are
+// accepted, a misspelt one is not, and only apiVersion v1 names the kind.
+TEST(ResourceDecoderTest, KubernetesServiceManifestLoads) {
+  auto ok = decode_one(R"(apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: apps
+  uid: 0b1c
+  resourceVersion: "812"
+  labels: {app: web}
+spec:
+  type: ClusterIP
+  clusterIP: 10.96.0.12
+  clusterIPs: [10.96.0.12]
+  ipFamilies: [IPv4]
+  ipFamilyPolicy: SingleStack
+  sessionAffinity: None
+  internalTrafficPolicy: Cluster
+  selector: {app: web}
+  ports:
+  - {name: http, protocol: TCP, port: 80, targetPort: http}
+  - {name: admin, port: 9000, targetPort: 9001}
+status:
+  loadBalancer: {}
+)",
+                       context());
+  ASSERT_TRUE(ok.message);
+  EXPECT_EQ(ok.key, (resource_key{resource_kind::service, "apps", "web"}));
+  const auto& svc = static_cast<const ::kube::core::v1::Service&>(*ok.message);
+  EXPECT_EQ(svc.cluster_ip(), "10.96.0.12");
+  ASSERT_EQ(svc.ports_size(), 2);
+  EXPECT_EQ(svc.ports(0).target_port(), "http");
+  EXPECT_EQ(svc.ports(1).target_port(), "9001");
+  EXPECT_EQ(svc.selector().at("app"), "web");
+
+  auto typo = decode_documents("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+                               "spec:\n  selectr: {app: web}\n",
+                               context());
+  ASSERT_EQ(typo.errors.size(), 1u);
+  EXPECT_NE(typo.errors[0].to_string().find("selectr"), std::string::npos)
+      << typo.errors[0].to_string();
+
+  auto wrong_group = decode_documents(
+      "apiVersion: gloo.solo.io/v1\nkind: Service\nmetadata: {name: web}\nspec: {}\n",
+      context());
+  ASSERT_EQ(wrong_group.errors.size(), 1u);
+  EXPECT_NE(wrong_group.errors[0].message.find("expected \"v1\""), std::string::npos)
+      << wrong_group.errors[0].message;
 }
 
 TEST(ResourceDecoderTest, SnakeCaseFieldNamesAreAccepted) {

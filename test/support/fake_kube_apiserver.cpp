@@ -200,6 +200,9 @@ std::vector<resource_type> known_types() {
       {"coordination.k8s.io", "v1", "leases", "Lease", true, false, true},
   };
   for (const auto& k : model::all_kinds()) {
+    if (k.group.empty()) {
+      continue;  // a core kind (Service), served above
+    }
     out.push_back({std::string(k.group), std::string(k.version), std::string(k.plural),
                    std::string(k.name), true, k.has_status, false, true});
   }
