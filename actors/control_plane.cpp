@@ -495,6 +495,11 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
       status_reporter->nacks_changed();
     }
   });
+  p->server->on_client_gone([nacks, status_reporter](const xds::client_gone& g) {
+    if (nacks->forget(g.key, g.node_id) && status_reporter) {
+      status_reporter->nacks_changed();
+    }
+  });
 
   // With discovery, the Kubernetes source reports two sources ("kubernetes" and
   // "kubernetes-discovery"); a kind is synced when both are.

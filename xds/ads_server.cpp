@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -195,8 +196,10 @@ class stream_base {
   virtual void end_stall_cancel() = 0;
 
   bool delta = false;
-  /// The snapshot key this stream serves, set by `attach`; both guarded by the server's mutex.
+  /// The snapshot key this stream serves and its client's node id, set by `attach`; guarded by
+  /// the server's mutex.
   std::string server_key;
+  std::string node_id;
   bool attached = false;
 };
 
@@ -212,6 +215,7 @@ class ads_server::impl {
   void publish(snapshot_ptr snap);
   void open_gate();
   void set_observer(std::function<void(const client_response&)> observer);
+  void set_gone_observer(std::function<void(const client_gone&)> observer);
   size_t stream_count() const;
   ads_metrics metrics() const;
 
@@ -220,7 +224,7 @@ class ads_server::impl {
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* open_stream(
       grpc::CallbackServerContext* context);
   /// After the first request: binds the stream to its key and hands it the snapshot and gate.
-  void attach(stream_base* stream, const std::string& key);
+  void attach(stream_base* stream, const std::string& key, const std::string& node_id);
   void detach(stream_base* stream);
   void notify(const client_response& response);
   void count_response(bool delta, size_t bytes) {
@@ -276,6 +280,9 @@ class ads_server::impl {
   bool stopping_ = false;
   uint64_t next_stream_id_ = 0;
   std::shared_ptr<const std::function<void(const client_response&)>> observer_;
+  std::shared_ptr<const std::function<void(const client_gone&)>> gone_observer_;
+  /// Attached streams per (key, node id): a node is gone when its last one closes.
+  std::map<std::pair<std::string, std::string>, size_t> attached_nodes_;
 
   std::atomic<uint64_t> streams_opened_{0};
   std::atomic<uint64_t> streams_refused_{0};
@@ -354,13 +361,14 @@ class ads_reactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
     P::log_request(label_, session_.key(), request_, *outcome);
     pump_locked();
     std::string key = session_.key();
+    std::string node_id = first ? session_.node().id() : std::string();
     lock.unlock();
 
     if (outcome->response) {
       server_.notify(*outcome->response);
     }
     if (first) {
-      server_.attach(this, key);
+      server_.attach(this, key, node_id);
     }
 
     lock.lock();
@@ -672,6 +680,14 @@ void ads_server::impl::set_observer(std::function<void(const client_response&)> 
   observer_ = std::move(ptr);
 }
 
+void ads_server::impl::set_gone_observer(std::function<void(const client_gone&)> observer) {
+  auto ptr = observer ? std::make_shared<const std::function<void(const client_gone&)>>(
+                 std::move(observer))
+                      : nullptr;
+  std::lock_guard lock(mu_);
+  gone_observer_ = std::move(ptr);
+}
+
 size_t ads_server::impl::stream_count() const {
   std::lock_guard lock(mu_);
   return static_cast<size_t>(
@@ -725,13 +741,16 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ads_server::impl::o
   return reactor;
 }
 
-void ads_server::impl::attach(stream_base* stream, const std::string& key) {
+void ads_server::impl::attach(stream_base* stream, const std::string& key,
+                              const std::string& node_id) {
   std::lock_guard lock(mu_);
   if (!streams_.contains(stream)) {
     return;
   }
   stream->server_key = key;
+  stream->node_id = node_id;
   stream->attached = true;
+  ++attached_nodes_[{key, node_id}];
   if (auto i = snapshots_.find(key); i != snapshots_.end()) {
     stream->deliver_snapshot(i->second, nullptr, history_[key]);
   }
@@ -741,10 +760,28 @@ void ads_server::impl::attach(stream_base* stream, const std::string& key) {
 }
 
 void ads_server::impl::detach(stream_base* stream) {
-  std::lock_guard lock(mu_);
-  streams_.erase(stream);
-  if (streams_.empty()) {
-    drained_.notify_all();
+  std::shared_ptr<const std::function<void(const client_gone&)>> observer;
+  client_gone gone;
+  {
+    std::lock_guard lock(mu_);
+    streams_.erase(stream);
+    if (streams_.empty()) {
+      drained_.notify_all();
+    }
+    // A client that reconnected before its old stream closed is still there: report only the
+    // last stream of a (key, node).
+    if (stream->attached) {
+      auto i = attached_nodes_.find({stream->server_key, stream->node_id});
+      if (i != attached_nodes_.end() && --i->second == 0) {
+        attached_nodes_.erase(i);
+        observer = gone_observer_;
+        gone.key = stream->server_key;
+        gone.node_id = stream->node_id;
+      }
+    }
+  }
+  if (observer) {
+    (*observer)(gone);
   }
 }
 
@@ -783,6 +820,10 @@ void ads_server::open_gate() { impl_->open_gate(); }
 
 void ads_server::on_client_response(std::function<void(const client_response&)> observer) {
   impl_->set_observer(std::move(observer));
+}
+
+void ads_server::on_client_gone(std::function<void(const client_gone&)> observer) {
+  impl_->set_gone_observer(std::move(observer));
 }
 
 size_t ads_server::stream_count() const { return impl_->stream_count(); }

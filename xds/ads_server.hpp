@@ -51,6 +51,13 @@ struct client_response {
   std::vector<std::string> resource_names;
 };
 
+/// The last stream of a client (node id) for a snapshot key closed: what it answered no longer
+/// describes anything a connected client holds.
+struct client_gone {
+  std::string node_id;
+  std::string key;
+};
+
 struct ads_server_options {
   std::string listen = "0.0.0.0:9977";  ///< host:port; port 0 picks a free port
   int max_receive_bytes = 4 * 1024 * 1024;
@@ -135,6 +142,9 @@ class ads_server {
 
   /// Called (from a gRPC thread) for every ACK and NACK.
   void on_client_response(std::function<void(const client_response&)> observer);
+
+  /// Called (from a gRPC thread) when the last stream of a node for a key closes.
+  void on_client_gone(std::function<void(const client_gone&)> observer);
 
   /// Live streams whose node is known (their first request was processed and they are bound
   /// to a snapshot key), SotW and delta.

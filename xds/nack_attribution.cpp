@@ -246,6 +246,19 @@ bool nack_book::record(const client_response& response) {
   return changed;
 }
 
+bool nack_book::forget(const std::string& key, const std::string& node_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto first = nacks_.lower_bound(answer_key{key, node_id, std::string()});
+  auto last = first;
+  while (last != nacks_.end() && std::get<0>(last->first) == key
+         && std::get<1>(last->first) == node_id) {
+    ++last;
+  }
+  const bool changed = first != last;
+  nacks_.erase(first, last);
+  return changed;
+}
+
 std::vector<sluice::v1::ClientResponseRecord> nack_book::current() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<sluice::v1::ClientResponseRecord> out;

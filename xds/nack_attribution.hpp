@@ -43,11 +43,14 @@ struct client_response;
 
 /// The current NACKs of connected clients, as they answer (thread-safe: the ADS server reports
 /// answers on its own threads). Keeps the latest answer per (role, node, type) when it is a NACK;
-/// an ACK forgets it.
+/// an ACK forgets it, and so does the client's leaving.
 class nack_book {
  public:
   /// Takes one answer; true when the current NACKs changed.
   bool record(const client_response& response);
+  /// Drops the NACKs of a node for a key whose last stream closed (ads_server::on_client_gone):
+  /// a departed client holds nothing sluice serves. True when the current NACKs changed.
+  bool forget(const std::string& key, const std::string& node_id);
   /// The current NACKs, ordered by role, node and type.
   [[nodiscard]] std::vector<sluice::v1::ClientResponseRecord> current() const;
 

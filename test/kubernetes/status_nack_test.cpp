@@ -2,7 +2,8 @@
 // kubernetes` against test/support/fake_kube_apiserver, and a scripted Envoy-like client that
 // rejects clusters with Gloo's `leastRequest` load balancer (as gRPC clients do). The Upstream
 // whose cluster was rejected is written Rejected with the client's words; once the Upstream is
-// fixed and the client ACKs the newer cluster, it is written Accepted again.
+// fixed and the client ACKs the newer cluster, it is written Accepted again; so it is when the
+// client disconnects.
 #include <gtest/gtest.h>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -129,6 +130,30 @@ TEST_F(StatusNackTest, NackedUpstreamIsWrittenRejectedUntilTheClientAcksItsFix) 
   EXPECT_EQ(status("a").value("reason", ""), "") << status("a").dump();
   EXPECT_EQ(client.current().nack_count, nacks_before_fix) << "nothing NACKed after the fix";
   EXPECT_TRUE(state_is("b", "Accepted")) << status("b").dump();
+}
+
+// A client that NACKs and then leaves holds nothing sluice serves any more: when its last stream
+// closes, its NACK stops counting and the Upstream is written Accepted again.
+TEST_F(StatusNackTest, NackOfAClientThatDisconnectsIsCleared) {
+  fake_.apply(least_request_upstream("a", 50061));
+  start();
+  auto& client = nacking_client();
+  ASSERT_TRUE(client.wait_for([](const scripted_xds_client::state& s) { return s.nack_count > 0; }))
+      << "the client never saw the LEAST_REQUEST cluster";
+  ASSERT_TRUE(fake_kube_apiserver::eventually([&] { return state_is("a", "Rejected"); }))
+      << status("a").dump();
+  EXPECT_TRUE(state_is("b", "Accepted")) << status("b").dump();
+
+  client.close();
+  ASSERT_TRUE(fake_kube_apiserver::eventually([&] { return state_is("a", "Accepted"); }))
+      << "the NACK of a departed client still counts: " << status("a").dump();
+  EXPECT_EQ(status("a").value("reason", ""), "") << status("a").dump();
+
+  // The same client back, still rejecting the cluster: Rejected again.
+  auto& again = nacking_client();
+  ASSERT_TRUE(again.wait_for([](const scripted_xds_client::state& s) { return s.nack_count > 0; }));
+  ASSERT_TRUE(fake_kube_apiserver::eventually([&] { return state_is("a", "Rejected"); }))
+      << status("a").dump();
 }
 
 }  // namespace

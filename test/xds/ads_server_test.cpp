@@ -377,6 +377,48 @@ TEST_F(AdsServerTest, StreamIsForgottenWhenClientLeaves) {
   EXPECT_TRUE(wait_streams(0));
 }
 
+// on_client_gone reports a node when its last stream for a key closes, not while another stream
+// of the same node (a client that reconnected before its old stream ended) is still open.
+TEST_F(AdsServerTest, ClientGoneIsReportedWhenItsLastStreamCloses) {
+  std::vector<client_gone> gone;
+  server_->on_client_gone([this, &gone](const client_gone& g) {
+    std::lock_guard lock(mu_);
+    gone.push_back(g);
+    cv_.notify_all();
+  });
+  server_->publish(gateway_snapshot(role_a, {"svc-a"}));
+  server_->open_gate();
+  scripted_xds_client first(envoy_with_role("envoy-1", role_a));
+  scripted_xds_client second(envoy_with_role("envoy-1", role_a));
+  scripted_xds_client other(envoy_with_role("envoy-2", role_a));
+  for (auto* c : {&first, &second, &other}) {
+    ASSERT_TRUE(c->connect(port_));
+    c->subscribe(cluster_type);
+  }
+  ASSERT_TRUE(wait_streams(3));
+  first.close();
+  ASSERT_TRUE(wait_streams(2));
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(gone.empty()) << "envoy-1 still has a stream; reported " << gone[0].node_id;
+  }
+  second.close();
+  {
+    std::unique_lock lock(mu_);
+    ASSERT_TRUE(cv_.wait_for(lock, bound, [&] { return !gone.empty(); }));
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0].node_id, "envoy-1");
+    EXPECT_EQ(gone[0].key, role_a);
+  }
+  other.close();
+  {
+    std::unique_lock lock(mu_);
+    ASSERT_TRUE(cv_.wait_for(lock, bound, [&] { return gone.size() == 2; }));
+    EXPECT_EQ(gone[1].node_id, "envoy-2");
+  }
+  server_->on_client_gone(nullptr);  // `gone` goes out of scope before the server stops
+}
+
 TEST_F(AdsServerTest, StreamsBeyondMaxStreamsAreRefused) {
   server_->stop();
   start({.listen = "127.0.0.1:0", .max_streams = 1});

@@ -43,6 +43,21 @@ TEST(NackBookTest, LatestAnswerPerClientAndTypeDecides) {
   EXPECT_TRUE(book.record(answer("envoy-2", cds, true, "other reason", {"a_gloo-system"})));
 }
 
+TEST(NackBookTest, ADepartedClientsNacksAreForgotten) {
+  nack_book book;
+  ASSERT_TRUE(book.record(answer("envoy-1", rds, true, "bad route")));
+  ASSERT_TRUE(book.record(answer("envoy-1", cds, true, "bad cluster")));
+  ASSERT_TRUE(book.record(answer("envoy-10", cds, true, "bad cluster")));
+  ASSERT_TRUE(book.record(answer("envoy-2", cds, true, "bad cluster")));
+  EXPECT_FALSE(book.forget("other~role", "envoy-1")) << "another role's client of that name";
+  EXPECT_TRUE(book.forget("gloo-system~gateway-proxy", "envoy-1"));
+  auto left = book.current();
+  ASSERT_EQ(left.size(), 2u) << "both of envoy-1's types go, envoy-10 (a name it prefixes) stays";
+  EXPECT_EQ(left[0].node_id(), "envoy-10");
+  EXPECT_EQ(left[1].node_id(), "envoy-2");
+  EXPECT_FALSE(book.forget("gloo-system~gateway-proxy", "envoy-1"));
+}
+
 TEST(CurrentNacksTest, LaterAckOrPublishSupersedesANack) {
   auto record = [](const std::string& node, bool nack, int64_t t) {
     sluice::v1::ClientResponseRecord r;
