@@ -879,13 +879,58 @@ endpoint_index index_endpoints(const model::world& w) {
   endpoint_index out;
   for (const auto& [nn, stored] : w.of(resource_kind::endpoint)) {
     const auto& e = static_cast<const gl::Endpoint&>(*stored.message);
-    upstream_endpoint entry{e.address(), e.port(), 0, e.hostname(), {}};
+    upstream_endpoint entry{e.address(), e.port(), 0, e.hostname(), {}, nn};
     for (const auto& [k, v] : e.metadata().labels()) {
       entry.labels[k] = v;
     }
     for (const auto& ref : e.upstreams()) {
       const std::string ns = ref.namespace_().empty() ? stored.key.ns : ref.namespace_();
       out[{ns, ref.name()}].push_back(entry);
+    }
+  }
+  return out;
+}
+
+std::optional<model::resource_key> kube_service_upstream_of(const gl::Upstream& u,
+                                                            const model::resource_key& upstream) {
+  auto service = kube_service_of(u, upstream);
+  if (!service) {
+    return std::nullopt;
+  }
+  model::resource_key alias{resource_kind::upstream, service->ns,
+                            "kube-svc:" + service->ns + "-" + service->name + "-"
+                                + std::to_string(u.kube().service_port())};
+  if (alias == upstream) {
+    return std::nullopt;
+  }
+  return alias;
+}
+
+std::vector<upstream_endpoint> endpoints_of(const endpoint_index& index,
+                                            const model::stored_resource& upstream) {
+  static const std::vector<upstream_endpoint> none;
+  auto own = index.find({upstream.key.ns, upstream.key.name});
+  const auto& named = own == index.end() ? none : own->second;
+  auto alias = kube_service_upstream_of(static_cast<const gl::Upstream&>(*upstream.message),
+                                        upstream.key);
+  auto other = alias ? index.find({alias->ns, alias->name}) : index.end();
+  if (other == index.end()) {
+    return named;
+  }
+  // Both lists are in world order (by Endpoint resource); merge them, taking an Endpoint that
+  // names both once.
+  std::vector<upstream_endpoint> out;
+  out.reserve(named.size() + other->second.size());
+  auto a = named.begin();
+  auto b = other->second.begin();
+  while (a != named.end() || b != other->second.end()) {
+    if (b == other->second.end() || (a != named.end() && a->source < b->source)) {
+      out.push_back(*a++);
+    } else if (a == named.end() || b->source < a->source) {
+      out.push_back(*b++);
+    } else {
+      out.push_back(*a++);
+      ++b;
     }
   }
   return out;
@@ -909,11 +954,8 @@ cluster_translation translate_upstreams(const model::world& w, model::translatio
                                         const envoy_translation_options& options) {
   cluster_translation out;
   const auto endpoints = index_endpoints(w);
-  static const std::vector<upstream_endpoint> none;
   for (const auto& [nn, stored] : w.of(resource_kind::upstream)) {
-    auto i = endpoints.find(nn);
-    auto piece = translate_upstream(stored, i == endpoints.end() ? none : i->second, w, flavor,
-                                    options);
+    auto piece = translate_upstream(stored, endpoints_of(endpoints, stored), w, flavor, options);
     model::merge_report(report, piece.report);
     if (!piece.cluster) {
       continue;

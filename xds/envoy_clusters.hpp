@@ -55,6 +55,7 @@ struct upstream_endpoint {
   uint32_t weight = 0;  ///< 0 = unset
   std::string hostname;
   std::map<std::string, std::string> labels;  ///< Endpoint labels (pod labels, consul tags / DCs)
+  std::pair<std::string, std::string> source{};  ///< the Endpoint resource (namespace, name)
 };
 
 /// Endpoint resources by the Upstream (namespace, name) they name, in world order.
@@ -62,6 +63,20 @@ using endpoint_index =
     std::map<std::pair<std::string, std::string>, std::vector<upstream_endpoint>>;
 
 [[nodiscard]] endpoint_index index_endpoints(const model::world& w);
+
+/// The in-memory upstream whose endpoints a kube Upstream also takes: Gloo's
+/// `kube-svc:<serviceNamespace>-<serviceName>-<servicePort>` of its Service port, which Kubernetes
+/// discovery names on every endpoint of that port. Gloo computes a kube Upstream's endpoints from
+/// the Service and port its spec names; looking them up through this key does the same from the
+/// form that is served (a refused edit, a restart), whatever the Endpoints list by name. nullopt
+/// for other types and for that upstream itself.
+[[nodiscard]] std::optional<model::resource_key> kube_service_upstream_of(
+    const ::gloo::solo::io::Upstream& u, const model::resource_key& upstream);
+
+/// The endpoints of `upstream`: those naming it, and for a kube Upstream those naming its
+/// kube_service_upstream_of, each Endpoint resource once, in world order.
+[[nodiscard]] std::vector<upstream_endpoint> endpoints_of(const endpoint_index& index,
+                                                          const model::stored_resource& upstream);
 
 /// The translation of one Upstream.
 struct cluster_piece {

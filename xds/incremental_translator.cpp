@@ -300,13 +300,16 @@ void incremental_translator::state::translate_clusters() {
   if (dirty_clusters.empty()) {
     return;
   }
-  static const std::vector<upstream_endpoint> none;
   // Upstreams whose cluster came or went: routes resolve against clusters, so their readers
   // must look again even when the Upstream itself did not change (a Secret did).
   std::vector<resource_key> presence_changed;
   for (const auto& key : dirty_clusters) {
     const auto* stored = world.find(key);
     const auto id = id_of(piece_kind::cluster, key);
+    const auto kube_alias
+        = stored == nullptr
+              ? std::nullopt
+              : kube_service_upstream_of(static_cast<const gl::Upstream&>(*stored->message), key);
     for (bool envoy : {true, false}) {
       auto& entries = envoy ? envoy_clusters : proxyless_clusters;
       auto& set = envoy ? envoy_cluster_set : proxyless_cluster_set;
@@ -322,19 +325,22 @@ void incremental_translator::state::translate_clusters() {
       if (stored != nullptr) {
         // The Upstream's endpoints, in world order, as translate_upstreams indexes them.
         model::world endpoints;
-        if (auto e = endpoints_of.find(key); e != endpoints_of.end()) {
+        for (const auto& named : {std::optional<resource_key>(key), kube_alias}) {
+          auto e = named ? endpoints_of.find(*named) : endpoints_of.end();
+          if (e == endpoints_of.end()) {
+            continue;
+          }
           for (const auto& ek : e->second) {
             if (const auto* es = world.find(ek)) {
               endpoints.put(*es);
             }
           }
         }
-        const auto index = index_endpoints(endpoints);
-        const auto i = index.find({key.ns, key.name});
         cluster_piece piece;
         {
           stopwatch sw(stats.translate_ns);
-          piece = translate_upstream(*stored, i == index.end() ? none : i->second, world,
+          piece = translate_upstream(*stored, xds::endpoints_of(index_endpoints(endpoints), *stored),
+                                     world,
                                      envoy ? cluster_flavor::envoy : cluster_flavor::proxyless,
                                      eopt);
         }
@@ -385,6 +391,9 @@ void incremental_translator::state::translate_clusters() {
     const auto& u = static_cast<const gl::Upstream&>(*stored->message);
     if (auto service = kube_service_of(u, key)) {
       reads.keys.push_back(std::move(*service));  // present or not
+    }
+    if (kube_alias) {
+      reads.references.push_back({resource_kind::endpoint, *kube_alias});
     }
     if (u.has_ssl_config()) {
       // translate_upstream reads the Secrets its sslConfig names.

@@ -8,9 +8,11 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <chrono>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "envoy/config/cluster/v3/cluster.pb.h"
@@ -18,6 +20,7 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "model/event_world.hpp"
 #include "model/resource_kind.hpp"
+#include "model/status.hpp"
 #include "test/actors/control_plane_fixture.hpp"
 #include "xds/world_translation.hpp"
 
@@ -162,6 +165,31 @@ std::string upstream_group_yaml(const std::string& first, int first_weight,
          + "}}, weight: " + std::to_string(second_weight) + "}\n";
 }
 
+/// A Kubernetes Service in gloo-system, as a manifest would hold it. With any Service in the
+/// world, a kube Upstream whose Service is missing gets no cluster (Gloo's kubernetes plugin).
+std::string service_yaml(const std::string& name) {
+  return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name
+         + ", namespace: gloo-system, labels: {app: " + name
+         + "}}\nspec:\n  type: ClusterIP\n  clusterIP: 10.96.0.10\n  ports:\n"
+           "  - {name: http, port: 80, protocol: TCP, targetPort: \"8080\"}\n"
+           "  selector: {app: "
+         + name + "}\n  sessionAffinity: None\nstatus:\n  loadBalancer: {}\n";
+}
+
+/// A kube Upstream in gloo-system for port 80 of Service `service`; `extra` is appended.
+std::string kube_upstream_yaml(const std::string& name, const std::string& service,
+                               const std::string& extra = "") {
+  return "metadata: {name: " + name + ", namespace: gloo-system}\nkube:\n  serviceName: " + service
+         + "\n  serviceNamespace: gloo-system\n  servicePort: 80\n" + extra;
+}
+
+/// An Endpoint of Upstream `upstream` in gloo-system, as discovery would write it.
+std::string endpoint_yaml(const std::string& upstream, int port) {
+  return "metadata: {name: ep-" + upstream
+         + ", namespace: gloo-system}\nupstreams: [{name: " + upstream
+         + ", namespace: gloo-system}]\naddress: 127.0.0.1\nport: " + std::to_string(port) + "\n";
+}
+
 /// One error class: how to break a resource, what the log must say, how to fix it.
 struct error_case {
   std::string file;    ///< relative to the config directory
@@ -174,6 +202,9 @@ struct error_case {
   std::string served_key;                   ///< an entry of the resource, served before and after
   std::vector<std::string> owned;  ///< served entries of the resource (where the fix shows)
   std::function<bool(const served_map&)> fix_served;
+  /// Non-empty: the resource's status (model/status, from the newest translation outcome) must
+  /// become Rejected with a reason naming each of these while the refused form is held.
+  std::vector<std::string> status_mentions;
 };
 
 class ErrorIsolationTest : public ControlPlaneTest {
@@ -212,9 +243,51 @@ class ErrorIsolationTest : public ControlPlaneTest {
     return found;
   }
 
+  /// Starts the server so that it hands out translation outcomes (cp_->latest_outcome()).
+  void start_with_outcomes() {
+    control_plane_options options;
+    options.hooks.on_translated = [](translation_outcome_ptr) {};
+    start(options);
+  }
+
+  /// The status of `key` as model/status builds it from the newest translation outcome, once it
+  /// is in `state` with a reason naming every one of `mentions` (waits up to 10 s; nullopt if it
+  /// never is). The last status seen is in `last_status_`, for the failure message.
+  std::optional<::core::solo::io::Status> wait_for_status(const model::resource_key& key,
+                                                          ::core::solo::io::Status::State state,
+                                                          const std::vector<std::string>& mentions
+                                                          = {}) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    last_status_ = "no outcome";
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto outcome = cp_ ? cp_->latest_outcome() : nullptr) {
+        const auto statuses
+            = model::build_statuses(*outcome->world, outcome->report, outcome->proxies);
+        if (auto it = statuses.find(key); it == statuses.end()) {
+          last_status_ = "no status";
+        } else {
+          last_status_ = model::state_name(it->second.state()) + ": " + it->second.reason();
+          bool all = it->second.state() == state;
+          for (const auto& m : mentions) {
+            all = all && it->second.reason().find(m) != std::string::npos;
+          }
+          if (all) {
+            return it->second;
+          }
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval, bounded
+    }
+    return std::nullopt;
+  }
+
   /// The whole story of one error class; see the file comment.
   void check_isolated(const error_case& c) {
-    start();
+    if (c.status_mentions.empty()) {
+      start();
+    } else {
+      start_with_outcomes();
+    }
     served_map before;
     served_map after;
     {
@@ -248,6 +321,12 @@ class ErrorIsolationTest : public ControlPlaneTest {
           EXPECT_EQ(e.kind() + "/" + e.name(), c.kind + "/" + c.name) << joined_errors(e);
         }
       }
+      // The status says why, although the last accepted form is what serves.
+      if (!c.status_mentions.empty()) {
+        const model::resource_key key{*model::parse_kind(c.kind), ev->namespace_(), c.name};
+        EXPECT_TRUE(wait_for_status(key, ::core::solo::io::Status::Rejected, c.status_mentions))
+            << c.kind << " " << c.name << " status: " << last_status_;
+      }
     }
     stop();
 
@@ -259,7 +338,11 @@ class ErrorIsolationTest : public ControlPlaneTest {
     EXPECT_EQ(rejections[0].rejection().stage(),
               c.verdict == sluice::v1::VERDICT_REVERTED ? "translation" : "ingest");
     const auto logged = events().size();
-    start();
+    if (c.status_mentions.empty()) {
+      start();
+    } else {
+      start_with_outcomes();
+    }
     {
       auto& envoy = envoy_client();
       std::vector<std::string> diff;
@@ -269,6 +352,12 @@ class ErrorIsolationTest : public ControlPlaneTest {
       })) << "after a restart: "
           << ::testing::PrintToString(diff);
       EXPECT_EQ(events().size(), logged) << "a restart with unchanged input appended";
+      if (!c.status_mentions.empty()) {
+        const model::resource_key key{*model::parse_kind(c.kind), rejections[0].namespace_(),
+                                      c.name};
+        EXPECT_TRUE(wait_for_status(key, ::core::solo::io::Status::Rejected, c.status_mentions))
+            << "after a restart: " << c.kind << " " << c.name << " status: " << last_status_;
+      }
 
       // (e): a fix is served, clears the rejection and changes nothing else.
       write_atomically(config_ / c.file, c.fixed);
@@ -283,6 +372,7 @@ class ErrorIsolationTest : public ControlPlaneTest {
   }
 
   int markers_ = 0;
+  std::string last_status_;
 };
 
 /// Has the 8080 route configuration a virtual host `vhost` with a domain `domain`?
@@ -568,9 +658,8 @@ TEST_F(ErrorIsolationTest, ErrorsAChangeDidNotIntroduceAreToleratedAcrossRestart
     auto& envoy = envoy_client();
     settle(envoy);
     fs::remove(config_ / "upstreams/gloo-system/b.yaml");
-    ASSERT_TRUE(wait_for_event([](const auto& ev) {
-      return ev.op() == sluice::v1::EVENT_OP_DELETE && ev.name() == "b";
-    }));
+    ASSERT_TRUE(wait_for_event(
+        [](const auto& ev) { return ev.op() == sluice::v1::EVENT_OP_DELETE && ev.name() == "b"; }));
     settle(envoy);
   }
   stop();
@@ -638,13 +727,236 @@ std::string cluster_of(const served_map& m, const std::string& vhost) {
   return vh.routes(0).route().cluster();
 }
 
+/// Writes two Services (so that the world holds Services after either is deleted), a kube
+/// Upstream `web` for Service `web` with one Endpoint, and a VirtualService routing to it.
+void write_kube_web(const fs::path& config) {
+  write_atomically(config / "services/gloo-system/web.yaml", service_yaml("web"));
+  write_atomically(config / "services/gloo-system/web-canary.yaml", service_yaml("web-canary"));
+  write_atomically(config / "upstreams/gloo-system/web.yaml", kube_upstream_yaml("web", "web"));
+  write_atomically(config / "endpoints/gloo-system/ep-web.yaml", endpoint_yaml("web", 50070));
+  write_atomically(config / "virtualservices/gloo-system/web.yaml",
+                   vs_yaml("web", "web.example.com", "web"));
+}
+
+/// The connect timeout of `cluster` in seconds, -1 when it is not served.
+int64_t connect_timeout_of(const served_map& m, const std::string& cluster) {
+  auto it = m.find("cluster " + cluster);
+  envoy::config::cluster::v3::Cluster c;
+  if (it == m.end() || !c.ParseFromString(it->second)) {
+    return -1;
+  }
+  return c.connect_timeout().seconds();
+}
+
+// Gloo's kubernetes plugin rejects a kube Upstream whose Service does not exist and drops its
+// cluster, even when an edit introduced the error. sluice refuses the edit instead: the cluster
+// built from the last accepted form keeps serving, the status says Rejected and why.
+TEST_F(ErrorIsolationTest, KubeUpstreamEditedToNameAMissingServiceIsReverted) {
+  write_kube_web(config_);
+  error_case c;
+  c.file = "upstreams/gloo-system/web.yaml";
+  c.broken = kube_upstream_yaml("web", "nope");
+  c.verdict = sluice::v1::VERDICT_REVERTED;
+  c.kind = "Upstream";
+  c.name = "web";
+  c.error_mentions = {"Upstream gloo-system.web", "the service 'nope'",
+                      "does not exist in namespace 'gloo-system'"};
+  c.status_mentions = c.error_mentions;
+  c.status_mentions.push_back("translation refused the change at seq");
+  c.status_mentions.push_back("the last accepted form keeps serving");
+  // Another Service that exists, and a visible change of the cluster.
+  c.fixed = kube_upstream_yaml("web", "web-canary", "connectionConfig: {connectTimeout: 3s}\n");
+  c.served_key = "cluster web_gloo-system";
+  c.owned = {"web_gloo-system"};
+  c.fix_served = [](const served_map& m) { return connect_timeout_of(m, "web_gloo-system") == 3; };
+  check_isolated(c);
+}
+
+// Deleting a Service is not its Upstream's doing: nothing is reverted, the Upstream stays in the
+// world, Rejected, and its cluster and load assignment leave CDS / EDS (as in Gloo); its route
+// answers 503. Everything else is served byte for byte as before, also across a restart, and
+// the Service's return brings back exactly what was served.
+TEST_F(ErrorIsolationTest, DeletingTheServiceOfAKubeUpstreamRemovesItsClusterUntilItReturns) {
+  write_kube_web(config_);
+  const model::resource_key upstream{model::resource_kind::upstream, "gloo-system", "web"};
+  const model::resource_key vs{model::resource_kind::virtual_service, "gloo-system", "web"};
+  const std::vector<std::string> owned = {"web_gloo-system", "gloo-system_web"};
+  const std::vector<std::string> why = {"Upstream gloo-system.web", "the service 'web'",
+                                        "does not exist in namespace 'gloo-system'"};
+  start_with_outcomes();
+  served_map before;
+  served_map after;
+  {
+    auto& envoy = envoy_client();
+    before = others(settle(envoy));
+    ASSERT_EQ(before.count("cluster web_gloo-system"), 1u);
+    ASSERT_EQ(cluster_of(before, "gloo-system_web"), "web_gloo-system");
+    ASSERT_TRUE(serves_port(before, "web_gloo-system", 50070));
+    EXPECT_TRUE(wait_for_status(upstream, ::core::solo::io::Status::Accepted)) << last_status_;
+
+    fs::remove(config_ / "services/gloo-system/web.yaml");
+    ASSERT_TRUE(wait_for_event([](const auto& ev) {
+      return ev.op() == sluice::v1::EVENT_OP_DELETE && ev.kind() == "Service" && ev.name() == "web";
+    }));
+    EXPECT_TRUE(envoy.wait_for([](const auto& s) {
+      return served(s).count("cluster web_gloo-system") == 0;
+    })) << "the cluster of the Upstream whose Service is gone is still served";
+    after = settle(envoy);
+    EXPECT_FALSE(serves_port(after, "web_gloo-system", 50070)) << "its endpoints are still served";
+    EXPECT_EQ(cluster_of(after, "gloo-system_web"), "") << "the route still names the cluster";
+    EXPECT_EQ(differences(others(before, owned), others(after, owned)), std::vector<std::string>{});
+    EXPECT_TRUE(envoy.consistency_errors().empty());
+
+    auto status = wait_for_status(upstream, ::core::solo::io::Status::Rejected, why);
+    EXPECT_TRUE(status) << "Upstream web status: " << last_status_;
+    EXPECT_TRUE(wait_for_status(vs, ::core::solo::io::Status::Warning, {"gloo-system.web"}))
+        << "VirtualService web status: " << last_status_;
+  }
+  stop();
+  for (const auto& e : events()) {
+    EXPECT_NE(e.verdict(), sluice::v1::VERDICT_REVERTED)
+        << e.kind() << " " << e.name() << ": " << joined_errors(e);
+  }
+  EXPECT_TRUE(rejection_rows().empty()) << "the Upstream was refused, but it did not change";
+  bool held = false;
+  for (const auto& r : state_rows()) {
+    held |= !r.has_rejection() && r.kind() == "Upstream" && r.name() == "web";
+  }
+  EXPECT_TRUE(held) << "the Upstream was taken out of the world";
+
+  // A restart serves the same (no cluster for web) and appends nothing.
+  const auto logged = events().size();
+  start_with_outcomes();
+  {
+    auto& envoy = envoy_client();
+    std::vector<std::string> diff;
+    EXPECT_TRUE(envoy.wait_for([&](const auto& s) {
+      diff = differences(after, served(s));
+      return diff.empty();
+    })) << "after a restart: "
+        << ::testing::PrintToString(diff);
+    EXPECT_EQ(events().size(), logged) << "a restart with unchanged input appended";
+    EXPECT_TRUE(wait_for_status(upstream, ::core::solo::io::Status::Rejected, why))
+        << "after a restart: " << last_status_;
+
+    // The Service returns: exactly what was served before it left is served again.
+    write_atomically(config_ / "services/gloo-system/web.yaml", service_yaml("web"));
+    EXPECT_TRUE(envoy.wait_for([](const auto& s) {
+      return cluster_of(served(s), "gloo-system_web") == "web_gloo-system";
+    })) << "the cluster never came back";
+    auto restored = settle(envoy);
+    EXPECT_EQ(differences(before, others(restored)), std::vector<std::string>{});
+    EXPECT_TRUE(serves_port(restored, "web_gloo-system", 50070));
+    EXPECT_TRUE(envoy.consistency_errors().empty());
+    EXPECT_TRUE(wait_for_status(upstream, ::core::solo::io::Status::Accepted)) << last_status_;
+  }
+}
+
+// While its Service is missing, an edit of the Upstream that keeps naming it introduces no
+// error and is accepted (the cluster stays out); an edit naming another missing Service does
+// introduce one and is refused. When the Service returns, the last accepted form is served.
+TEST_F(ErrorIsolationTest, KubeUpstreamEditsWhileItsServiceIsMissingAreJudgedByWhatTheyIntroduce) {
+  write_kube_web(config_);
+  start();
+  auto& envoy = envoy_client();
+  settle(envoy);
+  fs::remove(config_ / "services/gloo-system/web.yaml");
+  EXPECT_TRUE(envoy.wait_for([](const auto& s) {
+    return served(s).count("cluster web_gloo-system") == 0;
+  })) << "the cluster of the Upstream whose Service is gone is still served";
+  const auto missing = others(settle(envoy));
+
+  uint64_t last = events().back().seq();
+  write_atomically(config_ / "upstreams/gloo-system/web.yaml",
+                   kube_upstream_yaml("web", "web", "connectionConfig: {connectTimeout: 3s}\n"));
+  ASSERT_TRUE(wait_for_event([last](const auto& ev) {
+    return ev.verdict() == sluice::v1::VERDICT_ACCEPTED && ev.kind() == "Upstream"
+           && ev.name() == "web" && ev.seq() > last;
+  }));
+  auto edited = settle(envoy);
+  EXPECT_EQ(differences(missing, others(edited)), std::vector<std::string>{});
+
+  last = events().back().seq();
+  write_atomically(config_ / "upstreams/gloo-system/web.yaml", kube_upstream_yaml("web", "nope"));
+  auto refused = find_event([last](const sluice::v1::Event& e) {
+    return e.verdict() == sluice::v1::VERDICT_REVERTED && e.kind() == "Upstream"
+           && e.name() == "web" && e.seq() > last;
+  });
+  ASSERT_TRUE(refused) << "the edit naming another missing Service was not refused";
+  EXPECT_EQ(refused->op(), sluice::v1::EVENT_OP_UPSERT);
+  EXPECT_NE(joined_errors(*refused).find("the service 'nope'"), std::string::npos)
+      << joined_errors(*refused);
+  EXPECT_EQ(differences(missing, others(settle(envoy))), std::vector<std::string>{});
+
+  write_atomically(config_ / "services/gloo-system/web.yaml", service_yaml("web"));
+  EXPECT_TRUE(envoy.wait_for([](const auto& s) {
+    return connect_timeout_of(served(s), "web_gloo-system") == 3;
+  })) << "the last accepted form (3s, Service web) was not served when the Service returned";
+  auto back = settle(envoy);
+  EXPECT_TRUE(serves_port(back, "web_gloo-system", 50070));
+  EXPECT_EQ(cluster_of(back, "gloo-system_web"), "web_gloo-system");
+  EXPECT_TRUE(envoy.consistency_errors().empty());
+  stop();
+  const auto rejections = rejection_rows();
+  ASSERT_EQ(rejections.size(), 1u) << "the refused form naming nope is still refused";
+  EXPECT_EQ(rejections[0].name(), "web");
+  EXPECT_EQ(rejections[0].rejection().stage(), "translation");
+}
+
+// A new kube Upstream naming a Service that does not exist was never accepted: it is withdrawn
+// (a reverted delete), not served, and retried as other input changes; when the Service appears
+// it is accepted (an upsert logged by translation) and its cluster is served.
+TEST_F(ErrorIsolationTest, NewKubeUpstreamNamingAMissingServiceIsServedOnceTheServiceAppears) {
+  write_atomically(config_ / "services/gloo-system/web-canary.yaml", service_yaml("web-canary"));
+  const model::resource_key upstream{model::resource_kind::upstream, "gloo-system", "web"};
+  start_with_outcomes();
+  auto& envoy = envoy_client();
+  const auto before = others(settle(envoy));
+
+  write_atomically(config_ / "endpoints/gloo-system/ep-web.yaml", endpoint_yaml("web", 50070));
+  write_atomically(config_ / "upstreams/gloo-system/web.yaml", kube_upstream_yaml("web", "web"));
+  auto withdrawn = find_event([](const sluice::v1::Event& e) {
+    return e.verdict() == sluice::v1::VERDICT_REVERTED && e.kind() == "Upstream"
+           && e.name() == "web";
+  });
+  ASSERT_TRUE(withdrawn) << "the new Upstream was not withdrawn";
+  EXPECT_EQ(withdrawn->op(), sluice::v1::EVENT_OP_DELETE);
+  EXPECT_NE(joined_errors(*withdrawn).find("the service 'web' which does not exist"),
+            std::string::npos)
+      << joined_errors(*withdrawn);
+  auto without = settle(envoy);
+  EXPECT_EQ(without.count("cluster web_gloo-system"), 0u);
+  EXPECT_EQ(differences(before, others(without)), std::vector<std::string>{});
+  EXPECT_TRUE(wait_for_status(
+      upstream, ::core::solo::io::Status::Rejected,
+      {"the service 'web' which does not exist", "no form of it was ever accepted"}))
+      << "Upstream web status: " << last_status_;
+
+  write_atomically(config_ / "services/gloo-system/web.yaml", service_yaml("web"));
+  auto readmitted = find_event([](const sluice::v1::Event& e) {
+    return e.verdict() == sluice::v1::VERDICT_ACCEPTED && e.source() == "translation"
+           && e.kind() == "Upstream" && e.name() == "web";
+  });
+  ASSERT_TRUE(readmitted) << "the Upstream was not accepted once its Service appeared";
+  EXPECT_EQ(readmitted->op(), sluice::v1::EVENT_OP_UPSERT);
+  EXPECT_TRUE(envoy.wait_for([](const auto& s) {
+    return serves_port(served(s), "web_gloo-system", 50070);
+  })) << "the cluster was never served";
+  auto with = settle(envoy);
+  EXPECT_EQ(differences(before, others(with, {"web_gloo-system"})), std::vector<std::string>{});
+  EXPECT_TRUE(envoy.consistency_errors().empty());
+  EXPECT_TRUE(wait_for_status(upstream, ::core::solo::io::Status::Accepted)) << last_status_;
+  stop();
+  EXPECT_TRUE(rejection_rows().empty());
+}
+
 // A VirtualService that claimed a served domain when it was created was never accepted by
 // translation: it is in the world, refused, not served. An unrelated edit of the domain's
 // owner must not hand the domain over to it.
-// Disabled until model/gateway_translator.cpp decides conflicts by who was served first rather
-// than by the seq of the last edit (see docs/gloo-semantics.md, "Known problems"): today the
-// owner's edit makes it the newcomer, it is reverted and still loses, and the never-accepted
-// VirtualService takes the domain.
+// (A regression guard: when arrival was the seq of a resource's last event and the refused
+// newcomer stayed in the world, the owner's edit made the owner the newcomer, it was reverted and
+// still lost, and the never-accepted VirtualService took the domain. Refused newcomers are now
+// taken out of the world.)
 TEST_F(ErrorIsolationTest, OwnerEditKeepsItsDomainAgainstANewcomerThatWasNeverServed) {
   start();
   auto& envoy = envoy_client();
@@ -671,9 +983,9 @@ TEST_F(ErrorIsolationTest, OwnerEditKeepsItsDomainAgainstANewcomerThatWasNeverSe
   }
 }
 
-// The same for a Gateway: a new Gateway on a port already served was never accepted; an unrelated edit of the port's owner must not hand the listener over to it.
-TEST_F(ErrorIsolationTest,
-       OwnerGatewayEditKeepsItsPortAgainstANewcomerThatWasNeverServed) {
+// The same for a Gateway: a new Gateway on a port already served was never accepted; an unrelated
+// edit of the port's owner must not hand the listener over to it.
+TEST_F(ErrorIsolationTest, OwnerGatewayEditKeepsItsPortAgainstANewcomerThatWasNeverServed) {
   start();
   auto& envoy = envoy_client();
   settle(envoy);

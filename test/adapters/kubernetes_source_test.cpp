@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kube/core.pb.h"
 #include "model/error.hpp"
 #include "model/resource_decoder.hpp"
 #include "solo/gloo.pb.h"
@@ -750,6 +751,68 @@ TEST_F(KubernetesSourceTest, EndpointSliceChurnProducesEndpointChangesOnly) {
   EXPECT_EQ(
       std::count_if(churn.begin(), churn.end(), [](const auto& e) { return e.op == op::remove; }),
       1);
+}
+
+TEST_F(KubernetesSourceTest, DiscoveryReportsServicesButNotTheirResourceVersionBumps) {
+  server_.apply(service("default", "petstore"));
+  recorder rec;
+  auto opts = options();
+  opts.kinds = {resource_kind::upstream};
+  opts.discovery = true;
+  kubernetes_source source(opts, rec.sink());
+  ASSERT_TRUE(source.start());
+  ASSERT_TRUE(source.wait_synced(10s));
+  const std::string petstore = "discovery/services/default/petstore";
+  auto decoded_service = [](const source_event& e) {
+    model::decode_context ctx{e.origin, e.kind, e.ns};
+    auto decoded = model::decode_documents(e.bytes, ctx);
+    EXPECT_EQ(decoded.resources.size(), 1u) << e.bytes;
+    ::kube::core::v1::Service out;
+    if (decoded.resources.size() == 1) {
+      EXPECT_TRUE(model::validate_resource(decoded.resources[0], ctx).empty()) << e.bytes;
+      out.CopyFrom(*decoded.resources[0].message);
+    }
+    return out;
+  };
+  // The Service itself, in its namespace, from discovery: translation checks kube Upstreams
+  // against it.
+  const auto initial = rec.events();
+  const auto* listed = find(initial, op::upsert, petstore);
+  ASSERT_NE(listed, nullptr);
+  EXPECT_EQ(listed->kind, resource_kind::service);
+  EXPECT_EQ(listed->source, "kubernetes-discovery");
+  EXPECT_EQ(listed->ns, "default");
+  EXPECT_EQ(listed->bytes.find("resourceVersion"), std::string::npos) << listed->bytes;
+  EXPECT_EQ(decoded_service(*listed).ports(0).port(), 8080u);
+
+  // Stored again with a new resourceVersion and only an annotation changed: nothing to report.
+  // (A second Service on the same watch, reported after it, shows the write was seen.)
+  const size_t mark = rec.size();
+  json annotated = service("default", "petstore");
+  annotated["metadata"]["annotations"] = {{"touched-by", "kubectl"}};
+  server_.apply(annotated);
+  server_.apply(service("default", "cats"));
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) {
+    std::vector<source_event> after(ev.begin() + static_cast<long>(mark), ev.end());
+    return has(after, op::upsert, "discovery/services/default/cats");
+  }));
+  EXPECT_FALSE(has(rec.events(mark), op::upsert, petstore));
+
+  // A port change is a new form; deleting the Service removes it.
+  const size_t mark2 = rec.size();
+  json moved = service("default", "petstore");
+  moved["spec"]["ports"][0]["port"] = 9090;
+  server_.apply(moved);
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) {
+    std::vector<source_event> after(ev.begin() + static_cast<long>(mark2), ev.end());
+    return has(after, op::upsert, petstore);
+  }));
+  const auto after_move = rec.events(mark2);
+  EXPECT_EQ(decoded_service(*find(after_move, op::upsert, petstore)).ports(0).port(), 9090u);
+  ASSERT_TRUE(server_.remove("api/v1/namespaces/default/services/petstore"));
+  ASSERT_TRUE(rec.wait_for([&](const auto& ev) { return has(ev, op::remove, petstore); }));
+  const auto all = rec.events();
+  EXPECT_EQ(find(all, op::remove, petstore)->kind, resource_kind::service);
 }
 
 TEST_F(KubernetesSourceTest, SettingsWatchNamespacesApplyWhileRunning) {

@@ -94,9 +94,7 @@ std::string decodable_resources(const std::vector<fs::path>& roots, size_t& coun
       auto plural = file.parent_path().parent_path().filename().string();
       auto kind = model::parse_kind(plural);
       const bool layout = kind && model::info(*kind).plural == plural;
-      if (layout
-          && (*kind == model::resource_kind::secret || *kind == model::resource_kind::artifact
-              || *kind == model::resource_kind::endpoint)) {
+      if (layout && !model::is_custom_resource(*kind)) {
         continue;  // not custom resources in Kubernetes
       }
       const std::string ns = layout ? file.parent_path().filename().string() : "";

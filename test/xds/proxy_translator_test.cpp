@@ -20,6 +20,7 @@
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "kube/core.pb.h"
 #include "model/gateway_translator.hpp"
 #include "model/resource.hpp"
 #include "solo/gateway.pb.h"
@@ -1071,14 +1072,68 @@ TEST(ProxyTranslatorTest, TranslateUpstreamIsThePerUpstreamPieceOfTranslateUpstr
   auto all = translate_upstreams(b.get(), report, cluster_flavor::envoy);
   const auto endpoints = index_endpoints(b.get());
   for (const auto& [nn, stored] : b.get().of(resource_kind::upstream)) {
-    auto i = endpoints.find(nn);
-    auto piece = translate_upstream(stored, i == endpoints.end() ? std::vector<upstream_endpoint>{}
-                                                                  : i->second,
-                                    b.get(), cluster_flavor::envoy);
+    auto piece = translate_upstream(stored, endpoints_of(endpoints, stored), b.get(),
+                                    cluster_flavor::envoy);
     ASSERT_TRUE(piece.cluster);
     EXPECT_EQ(model::canonical_bytes(*piece.cluster),
               model::canonical_bytes(all.clusters.at(piece.cluster->name())));
   }
+}
+
+// A kube Upstream's endpoints follow the Service port its spec names, as Gloo's EDS does:
+// Endpoints naming the port's in-memory `kube-svc:` upstream count for it (once, also when they
+// name it directly), whatever Upstreams they list.
+TEST(ProxyTranslatorTest, KubeUpstreamTakesTheEndpointsOfItsServicePort) {
+  world_builder b;
+  b.upstream("apps", "web", R"({"kube": {"serviceName": "web", "servicePort": 80}})")
+      .upstream("apps", "other-port", R"({"kube": {"serviceName": "web", "servicePort": 81}})")
+      .endpoint("apps", "e1",
+                R"({"upstreams": [{"name": "kube-svc:apps-web-80"}], "address": "10.0.0.1", "port": 8080})")
+      .endpoint("apps", "e2",
+                R"({"upstreams": [{"name": "kube-svc:apps-web-80"}, {"name": "web"}], "address": "10.0.0.2", "port": 8080})")
+      .endpoint("apps", "e3", R"({"upstreams": [{"name": "web"}], "address": "10.0.0.3", "port": 8080})");
+  model::translation_report report;
+  auto all = translate_upstreams(b.get(), report, cluster_flavor::envoy);
+  auto addresses = [&](const std::string& cluster) {
+    std::vector<std::string> out;
+    const auto& eds = all.clusters.at(cluster).eds_cluster_config().service_name();
+    auto cla = all.load_assignments.find(eds.empty() ? cluster : eds);
+    if (cla == all.load_assignments.end()) {
+      ADD_FAILURE() << "no EDS resource for " << cluster;
+      return out;
+    }
+    for (const auto& group : cla->second.endpoints()) {
+      for (const auto& lb : group.lb_endpoints()) {
+        out.push_back(lb.endpoint().address().socket_address().address());
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(addresses("web_apps"), (std::vector<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3"}));
+  EXPECT_TRUE(addresses("other-port_apps").empty());
+}
+
+// With Services in the world, a kube Upstream naming a missing one is rejected and gets no
+// cluster (Gloo's kubernetes plugin); without any Service nothing is checked.
+TEST(ProxyTranslatorTest, KubeUpstreamOfAMissingServiceIsRejectedOnceServicesAreKnown) {
+  world_builder b;
+  b.upstream("apps", "web", R"({"kube": {"serviceName": "web", "servicePort": 80}})")
+      .upstream("apps", "gone", R"({"kube": {"serviceName": "nope", "servicePort": 80}})");
+  {
+    model::translation_report report;
+    auto all = translate_upstreams(b.get(), report, cluster_flavor::envoy);
+    EXPECT_TRUE(all.clusters.count("gone_apps")) << "no Services at all: not checked";
+  }
+  b.add<::kube::core::v1::Service>(resource_kind::service, "apps", "web", R"({"ports": [{"port": 80}]})");
+  model::translation_report report;
+  auto all = translate_upstreams(b.get(), report, cluster_flavor::envoy);
+  EXPECT_TRUE(all.clusters.count("web_apps"));
+  EXPECT_FALSE(all.clusters.count("gone_apps"));
+  const auto& errors = report.entries().at({resource_kind::upstream, "apps", "gone"}).errors;
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("references the service 'nope' which does not exist in namespace 'apps'"),
+            std::string::npos)
+      << errors[0];
 }
 
 // --- TLS and listeners --------------------------------------------------------------------------
