@@ -186,7 +186,7 @@ std::function<void(adapters::kubernetes_batch)> kubernetes_sink(
       cursor_kind = batch.cursor_kind;
       split[*cursor_kind];  // a bookmark moves the cursor without any event
     }
-    for (auto& [kind, part] : split) {
+    auto send = [&](model::resource_kind kind, model::source_batch& part) {
       auto events = source_batch_ptr{std::make_shared<const model::source_batch>(std::move(part))};
       if (cursor_kind && kind == *cursor_kind) {
         caf::anon_send(kinds.at(kind), atom::ingest_v, events,
@@ -194,6 +194,17 @@ std::function<void(adapters::kubernetes_batch)> kubernetes_sink(
       } else {
         caf::anon_send(kinds.at(kind), atom::ingest_v, events);
       }
+    };
+    // Services first: a new Service's in-memory `kube-svc:` upstreams come in the same batch,
+    // and the log should hold the Service before the Upstreams that name it (the kind actors
+    // append independently, so this makes it likely, not certain; the world actor does not
+    // judge those upstreams either).
+    if (auto svc = split.find(model::resource_kind::service); svc != split.end()) {
+      send(svc->first, svc->second);
+      split.erase(svc);
+    }
+    for (auto& [kind, part] : split) {
+      send(kind, part);
     }
   };
 }
@@ -501,9 +512,9 @@ caf::expected<std::unique_ptr<control_plane>> control_plane::start(
     }
   });
 
-  // With discovery, the Kubernetes source reports two sources ("kubernetes" and
-  // "kubernetes-discovery"); a kind is synced when both are.
-  const size_t expected_sources = kube && options.kube.discovery ? 2 : 1;
+  // The Kubernetes source reports two sources ("kubernetes" and "kubernetes-discovery", which
+  // syncs with nothing when discovery is off); a kind is synced when both are.
+  const size_t expected_sources = kube ? 2 : 1;
   auto shared_state =
       std::make_shared<const std::vector<sluice::v1::StateRecord>>(std::move(*state));
   auto shared_cursors = std::make_shared<const cursor_map>(*cursors);

@@ -95,6 +95,13 @@ bool judged(model::resource_kind kind) {
          && kind != resource_kind::proxy;
 }
 
+/// Gloo's in-memory upstreams of kube destinations (`kube-svc:<ns>-<svc>-<port>`) exist because
+/// their Service does; discovery sends them beside it, and the log may hold them first. Derived
+/// data, like Endpoints: read, never judged.
+bool derived(const model::resource_key& key) {
+  return key.kind == model::resource_kind::upstream && key.name.rfind("kube-svc:", 0) == 0;
+}
+
 /// Resources that may be taken out of the world when translation refuses them and they have no
 /// clean form: not Settings (without them every default changes).
 bool withdrawable(model::resource_kind kind) { return kind != model::resource_kind::settings; }
@@ -444,7 +451,7 @@ world_actor::behavior_type world_actor_impl(world_actor::stateful_pointer<world_
                      && !ev.name().empty()) {
             if (auto kind = model::parse_kind(ev.kind())) {
               const model::resource_key key{*kind, ev.namespace_(), ev.name()};
-              if (judged(*kind)) {
+              if (judged(*kind) && !derived(key)) {
                 st.suspects.insert(key);
               }
               if (ev.verdict() == sluice::v1::VERDICT_ACCEPTED) {

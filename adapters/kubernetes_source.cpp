@@ -1101,11 +1101,11 @@ class kubernetes_source::impl {
     s.op = op::synced;
     s.revision = any_resumed_ ? "resumed" : "listed";
     b.events.push_back(s);
-    if (discovery_) {
-      s.source = options_.discovery_options.source;
-      s.revision = "listed";
-      b.events.push_back(std::move(s));
-    }
+    // Discovery syncs too when it is off: it listed nothing, so what an earlier run with
+    // discovery logged (Services, Endpoints, in-memory upstreams) is swept, not kept stale.
+    s.source = options_.discovery_options.source;
+    s.revision = "listed";
+    b.events.push_back(std::move(s));
     synced_pending_log_ = true;
   }
 

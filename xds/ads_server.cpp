@@ -204,8 +204,9 @@ class stream_base {
 };
 
 /// Shared state of the server: snapshots by key, live streams, the gate, the observer and the
-/// metrics, all under `mu_` (counters are atomics). Lock order: `mu_` before any reactor's own
-/// mutex, never the other way; `metrics_mu_` is a leaf.
+/// metrics, all under `mu_` (counters are atomics). Lock order: `observers_mu_` (held only while
+/// an observer runs, never under a reactor's mutex), then `mu_`, then any reactor's own mutex;
+/// `metrics_mu_` is a leaf.
 class ads_server::impl {
  public:
   explicit impl(ads_server_options options);
@@ -281,6 +282,9 @@ class ads_server::impl {
   uint64_t next_stream_id_ = 0;
   std::shared_ptr<const std::function<void(const client_response&)>> observer_;
   std::shared_ptr<const std::function<void(const client_gone&)>> gone_observer_;
+  /// Held while an observer runs, before `mu_`: a node's answers and its leaving reach the
+  /// observers in the order they happened.
+  std::mutex observers_mu_;
   /// Attached streams per (key, node id): a node is gone when its last one closes.
   std::map<std::pair<std::string, std::string>, size_t> attached_nodes_;
 
@@ -780,9 +784,18 @@ void ads_server::impl::detach(stream_base* stream) {
       }
     }
   }
-  if (observer) {
-    (*observer)(gone);
+  if (!observer) {
+    return;
   }
+  std::lock_guard reporting(observers_mu_);
+  {
+    // The node may have reconnected, and answered, since the count reached zero: it is not gone.
+    std::lock_guard lock(mu_);
+    if (attached_nodes_.contains({gone.key, gone.node_id})) {
+      return;
+    }
+  }
+  (*observer)(gone);
 }
 
 void ads_server::impl::notify(const client_response& response) {
@@ -793,6 +806,7 @@ void ads_server::impl::notify(const client_response& response) {
   } else {
     acks_.fetch_add(1, std::memory_order_relaxed);
   }
+  std::lock_guard reporting(observers_mu_);
   std::shared_ptr<const std::function<void(const client_response&)>> observer;
   {
     std::lock_guard lock(mu_);

@@ -194,11 +194,17 @@ TEST_F(KubernetesSourceTest, InitialSyncReportsEveryObjectThenSynced) {
   ASSERT_TRUE(source.wait_synced(10s));
   auto events = rec.events();
   ASSERT_FALSE(events.empty());
+  ASSERT_GE(events.size(), 2u);
+  const auto& listed = events[events.size() - 2];
+  EXPECT_EQ(listed.op, op::synced);
+  EXPECT_EQ(listed.source, "kubernetes");
+  EXPECT_EQ(listed.revision, "listed");
+  // Discovery is off here, and syncs with nothing: what an earlier run's discovery logged
+  // (Services, Endpoints, in-memory upstreams) is swept rather than kept stale.
   EXPECT_EQ(events.back().op, op::synced);
-  EXPECT_EQ(events.back().source, "kubernetes");
-  EXPECT_EQ(events.back().revision, "listed");
-  EXPECT_EQ(synced_count(events), 1u);
-  EXPECT_EQ(events.size(), 6u);  // 3 VS, 1 TLS secret, 1 artifact, synced; no opaque secret
+  EXPECT_EQ(events.back().source, "kubernetes-discovery");
+  EXPECT_EQ(synced_count(events), 2u);
+  EXPECT_EQ(events.size(), 7u);  // 3 VS, 1 TLS secret, 1 artifact, 2 synced; no opaque secret
   EXPECT_GE(server_.count("GET", "/virtualservices", "continue="), 1u);
 
   const source_event* foo = find(events, op::upsert, vs_origin("default", "foo"));
@@ -358,7 +364,7 @@ TEST_F(KubernetesSourceTest, BookmarkAdvancesTheCursorWithoutEvents) {
   ASSERT_TRUE(source.wait_synced(10s));
   ASSERT_TRUE(fake_kube_apiserver::eventually([&] { return server_.open_watches() == 4; }));
   server_.apply(config_map("other", "unrelated"));  // moves the global resourceVersion
-  ASSERT_TRUE(rec.wait_for([](const auto& ev) { return ev.size() == 3; }));
+  ASSERT_TRUE(rec.wait_for([](const auto& ev) { return ev.size() == 4; }));  // + 2 synced
   size_t mark = rec.size();
   const std::string now = std::to_string(server_.resource_version());
   ASSERT_NE(rec.cursors()["kubernetes/" + vs_collection], now);
@@ -431,7 +437,7 @@ void gone_with_deletes_while_disconnected(KubernetesSourceTest& t, fake_kube_api
   EXPECT_NE(c->bytes.find("c2.example.com"), std::string::npos);
   EXPECT_GE(source.stats().gone, 1u);
   EXPECT_EQ(source.stats().synthetic_removes, 1u);
-  EXPECT_EQ(synced_count(rec.events()), 1u);
+  EXPECT_EQ(synced_count(rec.events()), 2u);  // one per source; a relist does not sync again
   (void)t;
 }
 
@@ -590,9 +596,10 @@ TEST_F(KubernetesSourceTest, SyncedWaitsForEveryInitialList) {
   ASSERT_TRUE(source.start());
   ASSERT_TRUE(source.wait_synced(10s));
   auto events = rec.events();
-  ASSERT_EQ(events.size(), 2u);
+  ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].origin, "api/v1/namespaces/default/configmaps/late");
   EXPECT_EQ(events[1].op, op::synced);
+  EXPECT_EQ(events[2].op, op::synced);
 }
 
 TEST_F(KubernetesSourceTest, WatchNamespacesScopeWhatIsRead) {

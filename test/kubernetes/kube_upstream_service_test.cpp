@@ -389,8 +389,11 @@ TEST_F(KubeUpstreamServiceTest, RestartKeepsARefusedEditRefusedUntilItsServiceEx
   ASSERT_TRUE(again.wait_for([&](const auto& s) { return !clusters(s).empty(); }));
   EXPECT_EQ(clusters(again.current()), served) << names_text(again.current());
   EXPECT_EQ(connect_timeout_of(again.current(), web_cluster), 1) << "the previous form";
-  EXPECT_EQ(addresses(again.current(), web_cluster), std::vector<std::string>{"10.0.0.7"})
-      << "the previous form's endpoints, after the restart too";
+  // EDS follows CDS: the client asks for the cluster's endpoints once it holds the cluster.
+  EXPECT_TRUE(again.wait_for([&](const auto& s) {
+    return addresses(s, web_cluster) == std::vector<std::string>{"10.0.0.7"};
+  })) << "the previous form's endpoints, after the restart too: "
+      << ::testing::PrintToString(addresses(again.current(), web_cluster));
 
   fake_.apply(service("apps", "api", 80));
   fake_.apply(endpoint_slice("apps", "api", "10.0.0.9", 80));
@@ -417,6 +420,30 @@ TEST_F(KubeUpstreamServiceTest, ServiceDeletedWhileDownIsMissingAfterRestart) {
   ASSERT_NO_FATAL_FAILURE(served_after(c, "marker-e", 50094));
   EXPECT_FALSE(has_cluster(c.current(), "web", "apps")) << names_text(c.current());
   EXPECT_TRUE(has_cluster(c.current(), "static-a", "gloo-system")) << names_text(c.current());
+}
+
+// A restart with discovery off: the Services (and discovery's Endpoints) an earlier run logged
+// are swept, not kept stale, so kube Upstreams are no longer checked against them.
+TEST_F(KubeUpstreamServiceTest, RestartWithDiscoveryOffSweepsTheLoggedServices) {
+  fake_.apply(web_upstream("nope"));
+  start();
+  {
+    auto& c = envoy_client();
+    ASSERT_NO_FATAL_FAILURE(web_rejected_with({missing_reason("nope")}));
+    ASSERT_NO_FATAL_FAILURE(served_after(c, "marker-f", 50095));
+  }
+  stop();
+
+  auto o = options();
+  o.kube.discovery = false;
+  start(o);
+  auto& c = envoy_client();
+  ASSERT_TRUE(c.wait_for([](const auto& s) { return has_cluster(s, "web", "apps"); }))
+      << "without Services the kube Upstream is not checked: " << names_text(c.current());
+  auto outcome = cp_->latest_outcome();
+  ASSERT_TRUE(outcome && outcome->world);
+  EXPECT_TRUE(outcome->world->of(model::resource_kind::service).empty())
+      << "the Services of the earlier run stayed in the world";
 }
 
 /// Runs `sluice get <args> --data-dir <data>` (the real binary); returns stdout and the exit code.
