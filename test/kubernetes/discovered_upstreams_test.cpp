@@ -37,28 +37,6 @@ json endpoint_slice(const std::string& service_name, const std::string& address,
           {"endpoints", json::array({{{"addresses", json::array({address})}}})}};
 }
 
-/// The endpoint addresses of a cluster (its EDS resource is named after it, plus a hash).
-std::vector<std::string> addresses(const scripted_xds_client::state& s,
-                                   const std::string& cluster) {
-  std::vector<std::string> out;
-  auto it = s.held.find(std::string(xds::endpoint_type));
-  if (it == s.held.end()) {
-    return out;
-  }
-  for (const auto& [name, any] : it->second) {
-    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
-    if (name.rfind(cluster + "-", 0) != 0 || !any.UnpackTo(&cla)) {
-      continue;
-    }
-    for (const auto& le : cla.endpoints()) {
-      for (const auto& e : le.lb_endpoints()) {
-        out.push_back(e.endpoint().address().socket_address().address());
-      }
-    }
-  }
-  return out;
-}
-
 class DiscoveredUpstreamsTest : public in_process_plane {
  protected:
   // Routes to the discovered upstreams, so the gateway-proxy has a Proxy to serve.

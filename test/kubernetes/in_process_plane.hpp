@@ -16,6 +16,7 @@
 #include "actors/actor_types.hpp"
 #include "actors/control_plane.hpp"
 #include "adapters/kubernetes_client.hpp"
+#include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "model/error.hpp"
 #include "test/kubernetes/kube_serve_support.hpp"
 #include "test/support/fake_kube_apiserver.hpp"
@@ -84,6 +85,29 @@ class in_process_plane : public ::testing::Test {
   static bool has_cluster(const scripted_xds_client::state& s, const std::string& name,
                           const std::string& ns) {
     return s.names(xds::cluster_type).count(xds::cluster_name(name, ns)) > 0;
+  }
+
+  /// The endpoint addresses the client holds for a cluster (its EDS resource is named after it,
+  /// plus a hash).
+  static std::vector<std::string> addresses(const scripted_xds_client::state& s,
+                                            const std::string& cluster) {
+    std::vector<std::string> out;
+    auto it = s.held.find(std::string(xds::endpoint_type));
+    if (it == s.held.end()) {
+      return out;
+    }
+    for (const auto& [name, any] : it->second) {
+      envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+      if (name.rfind(cluster + "-", 0) != 0 || !any.UnpackTo(&cla)) {
+        continue;
+      }
+      for (const auto& le : cla.endpoints()) {
+        for (const auto& e : le.lb_endpoints()) {
+          out.push_back(e.endpoint().address().socket_address().address());
+        }
+      }
+    }
+    return out;
   }
 
   /// Requests with this method whose path is exactly `path` (no subresource).

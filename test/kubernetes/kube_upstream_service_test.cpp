@@ -123,28 +123,6 @@ int64_t connect_timeout_of(const scripted_xds_client::state& s, const std::strin
   return c ? c->connect_timeout().seconds() : -1;
 }
 
-/// The endpoint addresses of a cluster (its EDS resource is named after it, plus a hash).
-std::vector<std::string> addresses(const scripted_xds_client::state& s,
-                                   const std::string& cluster_name) {
-  std::vector<std::string> out;
-  auto it = s.held.find(std::string(xds::endpoint_type));
-  if (it == s.held.end()) {
-    return out;
-  }
-  for (const auto& [name, any] : it->second) {
-    envoy::config::endpoint::v3::ClusterLoadAssignment cla;
-    if (name.rfind(cluster_name + "-", 0) != 0 || !any.UnpackTo(&cla)) {
-      continue;
-    }
-    for (const auto& le : cla.endpoints()) {
-      for (const auto& e : le.lb_endpoints()) {
-        out.push_back(e.endpoint().address().socket_address().address());
-      }
-    }
-  }
-  return out;
-}
-
 /// Whether any CDS response the client ever received held `name`.
 bool ever_served(const scripted_xds_client::state& s, const std::string& name) {
   for (const auto* r : s.of(xds::cluster_type)) {
