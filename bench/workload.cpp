@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <set>
 #include <utility>
 
+#include "kube/core.pb.h"
 #include "model/resource.hpp"
 #include "model/resource_kind.hpp"
 #include "solo/gateway.pb.h"
@@ -18,11 +20,14 @@ namespace {
 
 namespace gw = ::gateway::solo::io;
 namespace gl = ::gloo::solo::io;
+namespace kc = ::kube::core::v1;
 using model::resource_key;
 using model::resource_kind;
 
 constexpr const char* gateway_namespace = "gloo-system";
 constexpr const char* domain_suffix = ".example.com";
+// Generated kube Upstreams whose Service does not exist.
+constexpr const char* unbound_prefix = "svc-unbound-";
 // Not real key material: sluice inlines Secret data and never parses it.
 constexpr const char* fake_cert = "-----BEGIN CERTIFICATE-----\nMIIBbench\n-----END CERTIFICATE-----\n";
 constexpr const char* fake_key = "-----BEGIN PRIVATE KEY-----\nMIIBbench\n-----END PRIVATE KEY-----\n";
@@ -51,6 +56,33 @@ std::string random_ip(std::mt19937_64& rng) {
          std::to_string(1 + rng() % 254);
 }
 
+// The Service a kube Upstream names: serviceNamespace, or the Upstream's own namespace (Gloo's
+// kubernetes plugin; xds::kube_service_of is translation's copy of this rule).
+resource_key service_key_of(const gl::KubeUpstream& k, const std::string& upstream_ns) {
+  return {resource_kind::service,
+          k.service_namespace().empty() ? upstream_ns : k.service_namespace(), k.service_name()};
+}
+
+// A ClusterIP Service as Kubernetes discovery reports it: one HTTP port, selecting the pods the
+// Upstream of the same name selects.
+kc::Service make_service(const resource_key& key, const std::string& cluster_ip, uint32_t port) {
+  kc::Service svc;
+  name_it(svc, key.ns, key.name);
+  svc.set_type("ClusterIP");
+  svc.set_cluster_ip(cluster_ip);
+  auto* p = svc.add_ports();
+  p->set_name("http");
+  p->set_protocol("TCP");
+  p->set_port(port);
+  p->set_target_port(std::to_string(port));
+  (*svc.mutable_selector())["app"] = key.name;
+  return svc;
+}
+
+std::string service_ip(size_t i) {
+  return "10.97." + std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255);
+}
+
 // Builds the default scenario's resources, all in one place so the proportions stay readable.
 class world_generator {
  public:
@@ -66,7 +98,7 @@ class world_generator {
     gateways();
     // A source delivers dependencies first in this order; any order translates the same.
     std::vector<generated> out;
-    for (auto* part : {&secrets_, &upstreams_, &endpoints_, &groups_, &route_tables_,
+    for (auto* part : {&secrets_, &services_, &upstreams_, &endpoints_, &groups_, &route_tables_,
                        &virtual_services_, &gateways_}) {
       std::move(part->begin(), part->end(), std::back_inserter(out));
     }
@@ -77,6 +109,28 @@ class world_generator {
   std::string ns_of(size_t i) const { return "team-" + std::to_string(i % namespaces_); }
 
   const resource_key& random_upstream() { return upstream_keys_[rng_() % upstream_keys_.size()]; }
+
+  void endpoints_of(const std::string& ns, const std::string& upstream, const std::string& net) {
+    for (size_t j = 0; j < o_.endpoints_per_upstream; ++j) {
+      auto e = std::make_shared<gl::Endpoint>();
+      const std::string ep_name = upstream + "-" + std::to_string(j);
+      name_it(*e, ns, ep_name);
+      auto* ref = e->add_upstreams();
+      ref->set_name(upstream);
+      ref->set_namespace_(ns);
+      e->set_address(net + std::to_string(1 + j % 254));
+      e->set_port(8080);
+      endpoints_.push_back({{resource_kind::endpoint, ns, ep_name}, e});
+    }
+  }
+
+  void kube_upstream(gl::Upstream& u, const std::string& ns, const std::string& name) {
+    auto* k = u.mutable_kube();
+    k->set_service_name(name);
+    k->set_service_namespace(ns);
+    k->set_service_port(8080);
+    (*k->mutable_selector())["app"] = name;
+  }
 
   void upstreams() {
     const size_t n = std::max<size_t>(1, o_.upstreams);
@@ -94,27 +148,36 @@ class world_generator {
           h->set_port(8080);
         }
       } else {
-        auto* k = u->mutable_kube();
-        k->set_service_name(name);
-        k->set_service_namespace(ns);
-        k->set_service_port(8080);
-        (*k->mutable_selector())["app"] = name;
-        for (size_t j = 0; j < o_.endpoints_per_upstream; ++j) {
-          auto e = std::make_shared<gl::Endpoint>();
-          const std::string ep_name = name + "-" + std::to_string(j);
-          name_it(*e, ns, ep_name);
-          auto* ref = e->add_upstreams();
-          ref->set_name(name);
-          ref->set_namespace_(ns);
-          e->set_address("10." + std::to_string((i >> 8) & 63) + "." + std::to_string(i & 255) +
-                         "." + std::to_string(1 + j % 254));
-          e->set_port(8080);
-          endpoints_.push_back({{resource_kind::endpoint, ns, ep_name}, e});
+        kube_upstream(*u, ns, name);
+        endpoints_of(ns, name,
+                     "10." + std::to_string((i >> 8) & 63) + "." + std::to_string(i & 255) + ".");
+        if (o_.services) {
+          const resource_key service{resource_kind::service, ns, name};
+          services_.push_back(
+              {service, std::make_shared<kc::Service>(make_service(service, service_ip(i), 8080))});
         }
       }
       resource_key key{resource_kind::upstream, ns, name};
       upstream_keys_.push_back(key);
       upstreams_.push_back({key, u});
+    }
+    if (!o_.services) {
+      return;
+    }
+    // A cluster has Services no Upstream names...
+    const resource_key api{resource_kind::service, "default", "kubernetes"};
+    services_.push_back({api, std::make_shared<kc::Service>(make_service(api, "10.96.0.1", 443))});
+    // ... and Upstreams may name a Service that is not (or no longer) there. Not in
+    // upstream_keys_: no route or group names them, so only they carry an error. They draw
+    // nothing from rng_, so the rest of the world is the same with or without them.
+    for (size_t i = 0; i < o_.missing_services; ++i) {
+      auto u = std::make_shared<gl::Upstream>();
+      const std::string ns = ns_of(i);
+      const std::string name = unbound_prefix + std::to_string(i);
+      name_it(*u, ns, name);
+      kube_upstream(*u, ns, name);
+      endpoints_of(ns, name, "10.127." + std::to_string(i & 255) + ".");
+      upstreams_.push_back({{resource_kind::upstream, ns, name}, u});
     }
   }
 
@@ -282,7 +345,7 @@ class world_generator {
   size_t namespaces_ = 1;
   std::vector<resource_key> upstream_keys_;
   std::vector<resource_key> group_keys_;
-  std::vector<generated> secrets_, upstreams_, endpoints_, groups_, route_tables_,
+  std::vector<generated> secrets_, services_, upstreams_, endpoints_, groups_, route_tables_,
       virtual_services_, gateways_;
 };
 
@@ -340,6 +403,19 @@ void change_route(gw::Route& r, const resource_key* upstream, std::mt19937_64& r
   }
 }
 
+// The Upstream a changed route goes to. Updates keep the world free of problems, so they avoid
+// the generated Upstreams without a Service (a few picks: the world has only a few of them).
+const resource_key* route_target(const picker& pick, bool update_only) {
+  const auto* u = pick(resource_kind::upstream);
+  for (int attempt = 0; update_only && u != nullptr && attempt < 8; ++attempt) {
+    if (u->name.rfind(unbound_prefix, 0) != 0) {
+      return u;
+    }
+    u = pick(resource_kind::upstream);
+  }
+  return u != nullptr && update_only && u->name.rfind(unbound_prefix, 0) == 0 ? nullptr : u;
+}
+
 sluice::v1::Event change_endpoint(const model::world& w, const picker& pick, std::mt19937_64& rng,
                                   uint64_t fresh, bool update_only) {
   const auto r = rng() % 100;
@@ -388,7 +464,7 @@ sluice::v1::Event change_virtual_service(const model::world& w, const picker& pi
     if (!routes.empty()) {
       auto& route =
           *vs->mutable_virtual_host()->mutable_routes(routes[rng() % routes.size()]);
-      change_route(route, pick(resource_kind::upstream), rng, fresh);
+      change_route(route, route_target(pick, update_only), rng, fresh);
     }
     bump_generation(*vs);
     return make_event(*key, vs.get());
@@ -416,26 +492,71 @@ sluice::v1::Event change_virtual_service(const model::world& w, const picker& pi
   return make_event({resource_kind::virtual_service, ns, name}, &vs);
 }
 
+// Points a kube Upstream at another Service: its own again, the same one spelt another way, an
+// existing one, one that does not exist (yet: a Service change may create it), or another port
+// of its Service.
+void retarget_service(gl::KubeUpstream& k, const resource_key& upstream, const picker& pick,
+                      std::mt19937_64& rng, uint64_t fresh) {
+  switch (rng() % 6) {
+    case 0:
+      // Same Service: an empty serviceNamespace means the Upstream's own.
+      k.set_service_namespace(k.service_namespace().empty() ? upstream.ns : "");
+      return;
+    case 1:
+      if (const auto* s = pick(resource_kind::service)) {
+        k.set_service_name(s->name);
+        k.set_service_namespace(s->ns);
+        return;
+      }
+      break;
+    case 2:
+      if (const auto* other = pick(resource_kind::upstream)) {
+        k.set_service_namespace(other->ns);  // same name, perhaps another namespace
+        return;
+      }
+      break;
+    case 3:
+      k.set_service_name("gone-" + std::to_string(fresh));
+      return;
+    case 4:
+      k.set_service_port(k.service_port() == 8080 ? 8081 : 8080);
+      return;
+    default:
+      break;
+  }
+  k.set_service_name(upstream.name);
+  k.set_service_namespace(upstream.ns);
+}
+
+// `churn`: the churn, whose Upstream edits are timeouts (as before Services were in the
+// world, so that its figures compare), and whose new Upstreams name an existing Service.
 sluice::v1::Event change_upstream(const model::world& w, const picker& pick, std::mt19937_64& rng,
-                                  uint64_t fresh, bool update_only) {
+                                  uint64_t fresh, bool update_only, bool churn) {
   const auto r = rng() % 100;
   const auto* key = pick(resource_kind::upstream);
   if (key != nullptr && (update_only || r < 94)) {
     auto u = copy_of<gl::Upstream>(w, *key);
-    auto* timeout = u->mutable_connection_config()->mutable_connect_timeout();
-    timeout->set_seconds(1 + (timeout->seconds() + 1 + static_cast<int64_t>(rng() % 9)) % 10);
+    if (!update_only && !churn && r >= 80 && u->has_kube()) {
+      retarget_service(*u->mutable_kube(), *key, pick, rng, fresh);
+    } else {
+      auto* timeout = u->mutable_connection_config()->mutable_connect_timeout();
+      timeout->set_seconds(1 + (timeout->seconds() + 1 + static_cast<int64_t>(rng() % 9)) % 10);
+    }
     bump_generation(*u);
     return make_event(*key, u.get());
   }
   if (key != nullptr && r < 97) {
     return make_event(*key, nullptr);
   }
+  // A new kube Upstream, as discovery makes one for a Service that exists; outside the churn,
+  // half of them name their own Service, which is not there (yet).
   gl::Upstream u;
   const std::string ns = key != nullptr ? key->ns : "team-0";
   const std::string name = "svc-n" + std::to_string(fresh);
   name_it(u, ns, name);
-  u.mutable_kube()->set_service_name(name);
-  u.mutable_kube()->set_service_namespace(ns);
+  const auto* service = churn || rng() % 2 == 0 ? pick(resource_kind::service) : nullptr;
+  u.mutable_kube()->set_service_name(service != nullptr ? service->name : name);
+  u.mutable_kube()->set_service_namespace(service != nullptr ? service->ns : ns);
   u.mutable_kube()->set_service_port(8080);
   return make_event({resource_kind::upstream, ns, name}, &u);
 }
@@ -451,8 +572,8 @@ sluice::v1::Event change_route_table(const model::world& w, const picker& pick,
   if (update_only || r < 85) {
     auto routes = forwarding_routes(rt->routes());
     if (!routes.empty()) {
-      change_route(*rt->mutable_routes(routes[rng() % routes.size()]), pick(resource_kind::upstream),
-                   rng, fresh);
+      change_route(*rt->mutable_routes(routes[rng() % routes.size()]),
+                   route_target(pick, update_only), rng, fresh);
     }
     bump_generation(*rt);
     return make_event(*key, rt.get());
@@ -482,17 +603,69 @@ sluice::v1::Event change_route_table(const model::world& w, const picker& pick,
   return make_event({resource_kind::route_table, key->ns, name}, &sibling);
 }
 
+// A Service edit (cluster IP, ports, selector: nothing translation reads besides its existence),
+// delete, or create: the missing Service of a kube Upstream when one is found, else one that no
+// Upstream names.
+sluice::v1::Event change_service(const model::world& w, const picker& pick, std::mt19937_64& rng,
+                                 uint64_t fresh, bool update_only) {
+  const auto r = rng() % 100;
+  const auto* key = pick(resource_kind::service);
+  if (key != nullptr && (update_only || r < 50)) {
+    auto svc = copy_of<kc::Service>(w, *key);
+    switch (rng() % 3) {
+      case 0:
+        svc->set_cluster_ip(random_ip(rng));
+        break;
+      case 1: {
+        auto* p = svc->ports_size() > 0 ? svc->mutable_ports(0) : svc->add_ports();
+        p->set_port(p->port() == 8080 ? 8081 : 8080);
+        p->set_target_port(p->target_port() == "http" ? std::to_string(p->port()) : "http");
+        break;
+      }
+      default:
+        (*svc->mutable_selector())["version"] = "v" + std::to_string(fresh % 3);
+        break;
+    }
+    bump_generation(*svc);
+    return make_event(*key, svc.get());
+  }
+  if (key != nullptr && r < 75) {
+    return make_event(*key, nullptr);
+  }
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const auto* u = pick(resource_kind::upstream);
+    if (u == nullptr) {
+      break;
+    }
+    const auto& upstream = static_cast<const gl::Upstream&>(*w.find(*u)->message);
+    if (!upstream.has_kube() || upstream.kube().service_name().empty()) {
+      continue;
+    }
+    const auto service = service_key_of(upstream.kube(), u->ns);
+    if (w.find(service) == nullptr) {
+      const auto svc = make_service(service, random_ip(rng), upstream.kube().service_port());
+      return make_event(service, &svc);
+    }
+  }
+  const resource_key other{resource_kind::service, key != nullptr ? key->ns : "team-0",
+                           "other-" + std::to_string(fresh)};
+  const auto svc = make_service(other, random_ip(rng), 8080);
+  return make_event(other, &svc);
+}
+
 sluice::v1::Event make_change(const model::world& w, change_kind kind, const picker& pick,
-                              std::mt19937_64& rng, uint64_t fresh, bool update_only) {
+                              std::mt19937_64& rng, uint64_t fresh, bool update_only, bool churn) {
   switch (kind) {
     case change_kind::endpoint:
       return change_endpoint(w, pick, rng, fresh, update_only);
     case change_kind::virtual_service:
       return change_virtual_service(w, pick, rng, fresh, update_only);
     case change_kind::upstream:
-      return change_upstream(w, pick, rng, fresh, update_only);
+      return change_upstream(w, pick, rng, fresh, update_only, churn);
     case change_kind::route_table:
       return change_route_table(w, pick, rng, fresh, update_only);
+    case change_kind::service:
+      return change_service(w, pick, rng, fresh, update_only);
   }
   return {};
 }
@@ -590,7 +763,30 @@ sluice::v1::Event random_change(const model::world& w, change_kind kind, std::mt
     std::advance(it, static_cast<long>(rng() % m.size()));
     return &it->second.key;
   };
-  return make_change(w, kind, pick, rng, rng() % 1'000'000'000, false);
+  return make_change(w, kind, pick, rng, rng() % 1'000'000'000, false, false);
+}
+
+std::vector<sluice::v1::Event> service_flip(const model::world& w, std::mt19937_64& rng) {
+  std::vector<sluice::v1::Event> out;
+  if (!w.of(resource_kind::service).empty()) {
+    for (const auto& [nn, stored] : w.of(resource_kind::service)) {
+      out.push_back(make_event(stored.key, nullptr));
+    }
+    return out;
+  }
+  std::set<resource_key> made;
+  for (const auto& [nn, stored] : w.of(resource_kind::upstream)) {
+    const auto& u = static_cast<const gl::Upstream&>(*stored.message);
+    if (!u.has_kube() || u.kube().service_name().empty() || rng() % 8 == 0) {
+      continue;
+    }
+    const auto key = service_key_of(u.kube(), stored.key.ns);
+    if (made.insert(key).second) {
+      const auto svc = make_service(key, service_ip(made.size()), u.kube().service_port());
+      out.push_back(make_event(key, &svc));
+    }
+  }
+  return out;
 }
 
 void change_generator::key_list::add(const resource_key& k) {
@@ -649,24 +845,30 @@ sluice::v1::Event change_generator::emit(sluice::v1::Event ev) {
   return ev;
 }
 
-sluice::v1::Event change_generator::change(change_kind kind, bool update_only) {
+sluice::v1::Event change_generator::change(change_kind kind, bool update_only, bool churn) {
   picker p = [this](resource_kind k) { return pick(k); };
-  return emit(make_change(world_, kind, p, rng_, ++fresh_, update_only));
+  return emit(make_change(world_, kind, p, rng_, ++fresh_, update_only, churn));
 }
 
 sluice::v1::Event change_generator::next(change_kind kind) { return change(kind, false); }
 
 sluice::v1::Event change_generator::next_update(change_kind kind) { return change(kind, true); }
 
+std::vector<sluice::v1::Event> change_generator::next_service_flip() {
+  auto events = service_flip(world_, rng_);
+  for (auto& ev : events) {
+    ev = emit(std::move(ev));
+  }
+  return events;
+}
+
 sluice::v1::Event change_generator::next_churn() {
   const auto r = rng_() % 100;
-  if (r < 80) {
-    return next(change_kind::endpoint);
-  }
-  if (r < 95) {
-    return next(change_kind::virtual_service);
-  }
-  return next(r < 98 ? change_kind::upstream : change_kind::route_table);
+  const auto kind = r < 80   ? change_kind::endpoint
+                    : r < 95 ? change_kind::virtual_service
+                    : r < 98 ? change_kind::upstream
+                             : change_kind::route_table;
+  return change(kind, false, true);
 }
 
 }  // namespace sluice::bench

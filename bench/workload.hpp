@@ -6,11 +6,16 @@
 /// Default scenario (scale with `virtual_services`; everything else is proportional):
 /// 10,000 VirtualServices with 10 routes each, 20% of them delegating through a 3-level
 /// RouteTable chain, 5,000 Upstreams with 10 endpoints each, 5 UpstreamGroups per 100
-/// VirtualServices, one Gateway pair (HTTP 8080 and HTTPS 8443 with 500 SNI domains).
+/// VirtualServices, one Gateway pair (HTTP 8080 and HTTPS 8443 with 500 SNI domains). Like a
+/// Kubernetes cluster, the world holds a Service for every kube Upstream (and one more,
+/// default.kubernetes, that no Upstream names), plus a few kube Upstreams ("svc-unbound-<i>")
+/// naming a Service that does not exist: those are rejected and get no cluster, and no route or
+/// group names them.
 ///
 /// Every resource generated is valid Gloo input (it decodes and validates) and the whole world
-/// translates without errors or warnings; changes keep it so (a change never names a resource
-/// that does not exist, except for deletes, whose dangling references are the point).
+/// translates without errors or warnings except the svc-unbound Upstreams' missing Services;
+/// updates (next_update) keep it so. Other changes do not: deletes leave dangling references,
+/// and Upstream and Service changes may leave a kube Upstream without its Service.
 
 #include <cstdint>
 #include <map>
@@ -43,6 +48,12 @@ struct workload_options {
   /// One Upstream in `static_every` is a static upstream (hosts inline) instead of a kube
   /// upstream with Endpoint resources; 0 = none.
   size_t static_every = 20;
+  /// Kube Upstreams get the Kubernetes Service they name (as discovery finds them). false: a
+  /// directory world without Services, where translation checks no kube Upstream's Service.
+  bool services = true;
+  /// Extra kube Upstreams, with Endpoints like the others, whose Service does not exist (only
+  /// when `services`): rejected by translation, named by nothing.
+  size_t missing_services = 3;
 
   /// The default scenario scaled to `vs` VirtualServices.
   static workload_options scaled(size_t vs);
@@ -55,13 +66,20 @@ struct workload_options {
 /// The world those events build (watermark = number of events).
 [[nodiscard]] model::world build_world(const workload_options& options);
 
-enum class change_kind : uint8_t { endpoint, virtual_service, upstream, route_table };
+enum class change_kind : uint8_t { endpoint, virtual_service, upstream, route_table, service };
 
 /// One random change against `w` of the given kind (an upsert of an existing or new resource,
 /// or a delete), as an event. Picks its target in O(size of the kind); use change_generator for
 /// long sequences.
 [[nodiscard]] sluice::v1::Event random_change(const model::world& w, change_kind kind,
                                               std::mt19937_64& rng);
+
+/// Flips the world between "holds Services" and "holds none", which decides whether translation
+/// checks kube Upstreams against Services at all: deletes every Service when there is any,
+/// otherwise creates the Service of most kube Upstreams (7 in 8; the others stay missing). The
+/// events are not applied; apply them in order, in one batch or spread over several.
+[[nodiscard]] std::vector<sluice::v1::Event> service_flip(const model::world& w,
+                                                          std::mt19937_64& rng);
 
 /// An accepted upsert event for `message` (canonical bytes, content hash, origin in Gloo's
 /// directory layout), or a delete event when `message` is null.
@@ -80,11 +98,16 @@ class change_generator {
   change_generator(model::world w, uint64_t seed);
 
   /// The churn mix: 80% endpoints, 15% VirtualServices, 5% Upstreams and RouteTables.
+  /// No Service changes and no kube Upstream retargeted (Kubernetes Services change rarely next
+  /// to Endpoints); its new Upstreams name existing Services. So its figures compare with the
+  /// ones measured before Services were in the world.
   [[nodiscard]] sluice::v1::Event next_churn();
   [[nodiscard]] sluice::v1::Event next(change_kind kind);
   /// An update that keeps the resource's identity and shape (no create, no delete): what the
   /// latency benchmarks edit.
   [[nodiscard]] sluice::v1::Event next_update(change_kind kind);
+  /// service_flip on this generator's world, applied.
+  [[nodiscard]] std::vector<sluice::v1::Event> next_service_flip();
 
   const model::world& world() const { return world_; }
   std::mt19937_64& rng() { return rng_; }
@@ -98,7 +121,7 @@ class change_generator {
   };
   sluice::v1::Event emit(sluice::v1::Event ev);
   const model::resource_key* pick(model::resource_kind kind);
-  sluice::v1::Event change(change_kind kind, bool update_only);
+  sluice::v1::Event change(change_kind kind, bool update_only, bool churn = false);
 
   model::world world_;
   std::mt19937_64 rng_;

@@ -5,15 +5,22 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "bench/workload.hpp"
+#include "kube/core.pb.h"
 #include "model/gateway_attribution.hpp"
 #include "solo/gateway.pb.h"
 #include "solo/gloo.pb.h"
+#include "xds/envoy_clusters.hpp"
+#include "xds/envoy_common.hpp"
 #include "xds/incremental_translator.hpp"
 #include "xds/world_translation.hpp"
 
@@ -175,12 +182,21 @@ resource_key key_of(const sluice::v1::Event& ev) {
 
 // Random events against a small generated world: the workload's churn plus everything that
 // breaks and repairs translation (conflicts, missing references, cycles, label renames, secrets,
-// gateways, Settings, a hybrid gateway now and then).
+// gateways, Settings, a hybrid gateway now and then, Services deleted and created under the
+// Upstreams routes use, and every Service deleted or re-created: the world flipping between
+// "holds Services", where translation checks each kube Upstream's, and "holds none").
 class event_source {
  public:
   event_source(const model::world& initial, uint64_t seed) : initial_(initial), rng_(seed) {}
 
   sluice::v1::Event next(const model::world& w) {
+    // A Service flip under way: its events in order, others in between now and then (a flip's
+    // last event may land anywhere in a batch, or the flip may take several batches).
+    if (!flip_.empty() && rng_() % 5 != 0) {
+      auto ev = std::move(flip_.front());
+      flip_.pop_front();
+      return ev;
+    }
     const auto r = rng_() % 100;
     if (r < 45) {
       return churn(w);
@@ -218,6 +234,12 @@ class event_source {
         return no_domains(w);
       case 15:
         return sni_overlap(w);
+      case 16:
+        return service_change(w);
+      case 17:
+        return service_under_a_route(w);
+      case 18:
+        return service_port_endpoint(w);
       default:
         return churn(w);
     }
@@ -229,8 +251,110 @@ class event_source {
   sluice::v1::Event churn(const model::world& w) {
     static const bench::change_kind kinds[] = {
         bench::change_kind::endpoint, bench::change_kind::virtual_service,
-        bench::change_kind::upstream, bench::change_kind::route_table};
-    return bench::random_change(w, kinds[rng_() % 4], rng_);
+        bench::change_kind::upstream, bench::change_kind::route_table, bench::change_kind::service};
+    return bench::random_change(w, kinds[rng_() % 5], rng_);
+  }
+
+  // The workload's Service change, or (one in eight, when none is under way) a flip.
+  sluice::v1::Event service_change(const model::world& w) {
+    if (flip_.empty() && rng_() % 8 == 0) {
+      auto events = bench::service_flip(w, rng_);
+      flip_.assign(std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+      if (!flip_.empty()) {
+        auto ev = std::move(flip_.front());
+        flip_.pop_front();
+        return ev;
+      }
+    }
+    return bench::random_change(w, bench::change_kind::service, rng_);
+  }
+
+  // Deletes, or creates, the Service of a kube Upstream that a VirtualService routes to: its
+  // cluster goes or comes back, and the routes to it follow.
+  sluice::v1::Event service_under_a_route(const model::world& w) {
+    const auto* a = pick(w, resource_kind::virtual_service, rng_);
+    if (a == nullptr) {
+      return churn(w);
+    }
+    const auto& vs = static_cast<const gw::VirtualService&>(*a->message);
+    for (const auto& route : vs.virtual_host().routes()) {
+      if (!route.route_action().has_single() || !route.route_action().single().has_upstream()) {
+        continue;
+      }
+      const auto& ref = route.route_action().single().upstream();
+      const resource_key uk{resource_kind::upstream,
+                            ref.namespace_().empty() ? a->key.ns : ref.namespace_(), ref.name()};
+      const auto* u = w.find(uk);
+      if (u == nullptr || !static_cast<const gl::Upstream&>(*u->message).has_kube()) {
+        continue;
+      }
+      const auto& upstream = static_cast<const gl::Upstream&>(*u->message);
+      const auto& kube = upstream.kube();
+      const auto sk = *kube_service_of(upstream, uk);
+      if (sk.name.empty()) {
+        continue;
+      }
+      if (w.find(sk) != nullptr) {
+        return bench::make_event(sk, nullptr);
+      }
+      ::kube::core::v1::Service svc;
+      svc.mutable_metadata()->set_name(sk.name);
+      svc.mutable_metadata()->set_namespace_(sk.ns);
+      svc.set_cluster_ip("10.98.0." + std::to_string(1 + rng_() % 254));
+      auto* port = svc.add_ports();
+      port->set_port(kube.service_port());
+      port->set_target_port(std::to_string(kube.service_port()));
+      return bench::make_event(sk, &svc);
+    }
+    return churn(w);
+  }
+
+  // An Endpoint of a Service port's in-memory kube-svc: upstream, as Kubernetes discovery writes
+  // them for kube route destinations: a kube Upstream naming that Service and port takes it too
+  // (xds::kube_service_upstream_of). Now and then the kube-svc: Upstream itself.
+  sluice::v1::Event service_port_endpoint(const model::world& w) {
+    const auto* a = pick(w, resource_kind::upstream, rng_);
+    if (a == nullptr) {
+      return churn(w);
+    }
+    const auto alias
+        = kube_service_upstream_of(static_cast<const gl::Upstream&>(*a->message), a->key);
+    if (!alias) {
+      return churn(w);
+    }
+    const auto r = rng_() % 6;
+    if (r == 0) {
+      const auto& kube = static_cast<const gl::Upstream&>(*a->message).kube();
+      gl::Upstream in_memory;
+      in_memory.mutable_metadata()->set_name(alias->name);
+      in_memory.mutable_metadata()->set_namespace_(alias->ns);
+      in_memory.mutable_kube()->set_service_name(kube.service_name());
+      in_memory.mutable_kube()->set_service_namespace(alias->ns);
+      in_memory.mutable_kube()->set_service_port(kube.service_port());
+      return bench::make_event(*alias, &in_memory);
+    }
+    const resource_key ek{resource_kind::endpoint, alias->ns,
+                          "port-ep-" + std::to_string(rng_() % 4)};
+    if (r == 1) {
+      return bench::make_event(ek, nullptr);
+    }
+    gl::Endpoint e;
+    e.mutable_metadata()->set_name(ek.name);
+    e.mutable_metadata()->set_namespace_(ek.ns);
+    auto* ref = e.add_upstreams();
+    ref->set_name(alias->name);
+    ref->set_namespace_(alias->ns);
+    if (r == 2) {
+      set_upstream_ref(*e.add_upstreams(), a->key);  // names both: taken once
+    }
+    e.set_address("10.99." + std::to_string(rng_() % 4) + "." + std::to_string(1 + rng_() % 254));
+    e.set_port(8080);
+    return bench::make_event(ek, &e);
+  }
+
+  static void set_upstream_ref(::core::solo::io::ResourceRef& ref, const resource_key& key) {
+    ref.set_name(key.name);
+    ref.set_namespace_(key.ns);
   }
 
   sluice::v1::Event domain_conflict(const model::world& w) {
@@ -439,11 +563,11 @@ class event_source {
 
   // Puts a resource back the way the initial world had it (or deletes one the world did not have).
   sluice::v1::Event repair(const model::world& w) {
-    static const resource_kind kinds[] = {resource_kind::virtual_service,
-                                          resource_kind::route_table, resource_kind::upstream,
-                                          resource_kind::upstream_group, resource_kind::secret,
-                                          resource_kind::gateway};
-    const auto kind = kinds[rng_() % 6];
+    static const resource_kind kinds[]
+        = {resource_kind::virtual_service, resource_kind::route_table, resource_kind::upstream,
+           resource_kind::upstream_group,  resource_kind::secret,      resource_kind::gateway,
+           resource_kind::service};
+    const auto kind = kinds[rng_() % 7];
     const auto* orig = pick(initial_, kind, rng_);
     if (orig != nullptr && rng_() % 4 != 0) {
       return bench::make_event(orig->key, orig->message.get());
@@ -542,6 +666,7 @@ class event_source {
   const model::world& initial_;
   std::mt19937_64 rng_;
   uint64_t fresh_ = 0;
+  std::deque<sluice::v1::Event> flip_;  ///< the rest of a Service flip
 };
 
 // --- running -------------------------------------------------------------------------------------
@@ -656,8 +781,18 @@ uint64_t seed_from_env(uint64_t fallback) {
   return fallback;
 }
 
+// What a run went through, so that a test can say it covered what it claims to.
+struct coverage {
+  size_t service_events = 0;
+  size_t service_port_endpoints = 0;  ///< Endpoint events of kube-svc: upstreams
+  size_t services_gone = 0;  ///< batches after which the world held no Service, having held some
+  size_t services_back = 0;  ///< ... and the other way round
+  /// Batches that changed which kube Upstreams lack their Service (while the world holds some).
+  size_t unbound_changes = 0;
+};
+
 // Runs `events` random events in random batches (1-8 events) and checks after each.
-void run_property(uint64_t seed, size_t world_vs, size_t events) {
+void run_property(uint64_t seed, size_t world_vs, size_t events, coverage* seen = nullptr) {
   const auto initial = bench::build_world(small_world(seed, world_vs));
   incremental_translator inc;
   inc.reset(initial);
@@ -668,7 +803,11 @@ void run_property(uint64_t seed, size_t world_vs, size_t events) {
   std::vector<batch> batches;
   uint64_t seq = initial.watermark();
   size_t done = 0;
+  coverage local;
+  auto& cov = seen != nullptr ? *seen : local;
+  std::set<resource_key> unbound;
   while (done < events) {
+    const bool had_services = !inc.world().of(resource_kind::service).empty();
     batch b;
     const size_t n = 1 + rng() % 8;
     for (size_t i = 0; i < n && done < events; ++i, ++done) {
@@ -678,10 +817,25 @@ void run_property(uint64_t seed, size_t world_vs, size_t events) {
       }
       ev.set_seq(++seq);
       ASSERT_TRUE(inc.apply(ev)) << "seed " << seed;
+      cov.service_events += ev.kind() == "Service" ? 1 : 0;
+      cov.service_port_endpoints += ev.kind() == "Endpoint" && ev.name().rfind("port-ep-", 0) == 0;
       b.push_back(std::move(ev));
     }
     batches.push_back(b);
     inc.flush();
+    const bool has_services = !inc.world().of(resource_kind::service).empty();
+    cov.services_gone += had_services && !has_services ? 1 : 0;
+    cov.services_back += !had_services && has_services ? 1 : 0;
+    std::set<resource_key> unbound_now;
+    for (const auto& [nn, u] : inc.world().of(resource_kind::upstream)) {
+      const auto& up = static_cast<const gl::Upstream&>(*u.message);
+      if (has_services && up.has_kube()
+          && inc.world().find(*kube_service_of(up, u.key)) == nullptr) {
+        unbound_now.insert(u.key);
+      }
+    }
+    cov.unbound_changes += unbound_now != unbound ? 1 : 0;
+    unbound = std::move(unbound_now);
     if (auto d = difference(inc); !d.empty()) {
       auto shortest = shrink(initial, batches, batches.size(), std::chrono::seconds(120));
       const auto again = replay(initial, shortest);
@@ -697,7 +851,15 @@ void run_property(uint64_t seed, size_t world_vs, size_t events) {
 }
 
 TEST(IncrementalEqualsFullTest, TenThousandRandomEventsKeepIncrementalEqualToFull) {
-  run_property(seed_from_env(1), 24, 10'000);
+  coverage seen;
+  run_property(seed_from_env(1), 24, 10'000, &seen);
+  // The sequence went through what it is meant to check: Service churn, kube Upstreams without
+  // their Service, and the world losing every Service and getting them back, several times.
+  EXPECT_GT(seen.service_events, 500u);
+  EXPECT_GT(seen.service_port_endpoints, 50u);
+  EXPECT_GT(seen.unbound_changes, 200u);
+  EXPECT_GE(seen.services_gone, 5u);
+  EXPECT_GE(seen.services_back, 5u);
 }
 
 TEST(IncrementalEqualsFullTest, SoakManySeedsOnLargerWorlds) {
@@ -737,6 +899,228 @@ class IncrementalTranslatorTest : public ::testing::Test {
   incremental_translator inc_;
   uint64_t seq_ = 0;
 };
+
+// --- Services ------------------------------------------------------------------------------------
+
+// What the tests below look at: a kube Upstream that a VirtualService routes to, and its Service.
+struct routed_upstream {
+  resource_key virtual_service;
+  resource_key upstream;
+  resource_key service;
+};
+
+std::optional<routed_upstream> find_routed_kube_upstream(const model::world& w) {
+  for (const auto& [nn, stored] : w.of(resource_kind::virtual_service)) {
+    const auto& vs = static_cast<const gw::VirtualService&>(*stored.message);
+    for (const auto& route : vs.virtual_host().routes()) {
+      if (!route.route_action().has_single() || !route.route_action().single().has_upstream()) {
+        continue;
+      }
+      const auto& ref = route.route_action().single().upstream();
+      const resource_key uk{resource_kind::upstream, ref.namespace_(), ref.name()};
+      const auto* u = w.find(uk);
+      if (u == nullptr || !static_cast<const gl::Upstream&>(*u->message).has_kube()) {
+        continue;
+      }
+      const resource_key sk{resource_kind::service, uk.ns, uk.name};
+      if (w.find(sk) != nullptr) {
+        return routed_upstream{stored.key, uk, sk};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+bool serves_cluster_of(incremental_translator& inc, const resource_key& upstream) {
+  auto snap = inc.snapshot("gloo-system~gateway-proxy");
+  return snap != nullptr
+         && snap->of(cluster_type).items.count(cluster_name(upstream.name, upstream.ns)) > 0;
+}
+
+// The errors the report has on `key` (none when it has no entry).
+std::vector<std::string> errors_in_report(incremental_translator& inc, const resource_key& key) {
+  const auto report = inc.report();
+  auto i = report.entries().find(key);
+  return i == report.entries().end() ? std::vector<std::string>{} : i->second.errors;
+}
+
+bool names_missing_service(const std::vector<std::string>& errors, const std::string& service) {
+  return std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
+    return e.find("references the service '" + service + "' which does not exist")
+           != std::string::npos;
+  });
+}
+
+size_t kube_upstreams(const model::world& w) {
+  size_t n = 0;
+  for (const auto& [nn, u] : w.of(resource_kind::upstream)) {
+    n += static_cast<const gl::Upstream&>(*u.message).has_kube() ? 1 : 0;
+  }
+  return n;
+}
+
+TEST_F(IncrementalTranslatorTest, ServiceDeletedAndRecreatedUnderARoutedUpstream) {
+  const auto target = find_routed_kube_upstream(inc_.world());
+  ASSERT_TRUE(target.has_value());
+  const auto service = inc_.world().find(target->service)->message;
+  const auto vs_report = inc_.report().entries().at(target->virtual_service);
+  ASSERT_TRUE(serves_cluster_of(inc_, target->upstream));
+
+  auto before = inc_.stats().upstreams;
+  apply({bench::make_event(target->service, nullptr)});
+  EXPECT_EQ(difference(inc_), "");
+  // Only the Upstream that reads the Service is translated again; it loses its cluster, and the
+  // route to it says so.
+  EXPECT_EQ(inc_.stats().upstreams - before, 1u);
+  EXPECT_TRUE(
+      names_missing_service(errors_in_report(inc_, target->upstream), target->service.name));
+  EXPECT_FALSE(serves_cluster_of(inc_, target->upstream));
+  EXPECT_NE(inc_.report().entries().at(target->virtual_service).warnings, vs_report.warnings);
+
+  before = inc_.stats().upstreams;
+  apply({bench::make_event(target->service, service.get())});
+  EXPECT_EQ(difference(inc_), "");
+  EXPECT_EQ(inc_.stats().upstreams - before, 1u);
+  EXPECT_TRUE(errors_in_report(inc_, target->upstream).empty());
+  EXPECT_TRUE(serves_cluster_of(inc_, target->upstream));
+  EXPECT_EQ(inc_.report().entries().at(target->virtual_service).warnings, vs_report.warnings);
+}
+
+// default.kubernetes is named by no Upstream: deleting it last is what empties the world of
+// Services, and only the "any Service at all" rule can tell the kube Upstreams to look again.
+TEST_F(IncrementalTranslatorTest, LastServiceGoingTurnsTheCheckOffAndTheFirstBackOn) {
+  const resource_key api{resource_kind::service, "default", "kubernetes"};
+  const auto* api_stored = inc_.world().find(api);
+  ASSERT_NE(api_stored, nullptr);
+  const auto api_message = api_stored->message;
+  std::vector<sluice::v1::Event> deletes;
+  std::vector<sluice::v1::Event> creates;
+  for (const auto& [nn, s] : inc_.world().of(resource_kind::service)) {
+    if (s.key != api) {
+      deletes.push_back(bench::make_event(s.key, nullptr));
+      creates.push_back(bench::make_event(s.key, s.message.get()));
+    }
+  }
+  ASSERT_GT(deletes.size(), 2u);
+  const auto kube = kube_upstreams(inc_.world());
+  const resource_key unbound{resource_kind::upstream, "team-0", "svc-unbound-0"};
+  ASSERT_FALSE(serves_cluster_of(inc_, unbound));
+
+  // Every Service but one: the check stays on, the Upstreams that read them are rejected.
+  auto before = inc_.stats().upstreams;
+  apply(deletes);
+  ASSERT_EQ(difference(inc_), "");
+  EXPECT_EQ(inc_.stats().upstreams - before, deletes.size());
+  for (const auto& [nn, u] : inc_.world().of(resource_kind::upstream)) {
+    if (static_cast<const gl::Upstream&>(*u.message).has_kube()) {
+      EXPECT_TRUE(names_missing_service(errors_in_report(inc_, u.key), u.key.name))
+          << u.key.to_string();
+    }
+  }
+
+  // The last one: no Service at all, nothing is checked, every kube Upstream has its cluster.
+  before = inc_.stats().upstreams;
+  apply({bench::make_event(api, nullptr)});
+  ASSERT_EQ(difference(inc_), "");
+  EXPECT_EQ(inc_.stats().upstreams - before, kube);
+  for (const auto& [nn, u] : inc_.world().of(resource_kind::upstream)) {
+    EXPECT_TRUE(errors_in_report(inc_, u.key).empty()) << u.key.to_string();
+    EXPECT_TRUE(serves_cluster_of(inc_, u.key)) << u.key.to_string();
+  }
+
+  // One Service, named by nobody, comes back: every kube Upstream is checked again.
+  before = inc_.stats().upstreams;
+  apply({bench::make_event(api, api_message.get())});
+  ASSERT_EQ(difference(inc_), "");
+  EXPECT_EQ(inc_.stats().upstreams - before, kube);
+  EXPECT_FALSE(serves_cluster_of(inc_, unbound));
+
+  apply(creates);
+  EXPECT_EQ(difference(inc_), "");
+  EXPECT_TRUE(names_missing_service(errors_in_report(inc_, unbound), unbound.name));
+  EXPECT_FALSE(serves_cluster_of(inc_, unbound));
+}
+
+TEST_F(IncrementalTranslatorTest, ServicesGoneAndBackInOneBatchChangeNothingServed) {
+  std::vector<sluice::v1::Event> events;
+  for (const auto& [nn, s] : inc_.world().of(resource_kind::service)) {
+    events.push_back(bench::make_event(s.key, nullptr));
+  }
+  for (const auto& [nn, s] : inc_.world().of(resource_kind::service)) {
+    events.push_back(bench::make_event(s.key, s.message.get()));
+  }
+  const auto delta = apply(events);
+  EXPECT_EQ(difference(inc_), "");
+  EXPECT_TRUE(delta.changed.empty());
+  EXPECT_TRUE(delta.removed.empty());
+}
+
+TEST_F(IncrementalTranslatorTest, FlipSpreadOverBatchesKeepsIncrementalEqualToFull) {
+  std::mt19937_64 rng(4);
+  for (int round = 0; round < 4; ++round) {
+    const auto flip = bench::service_flip(inc_.world(), rng);
+    ASSERT_FALSE(flip.empty());
+    for (size_t at = 0; at < flip.size();) {
+      const size_t n = std::min<size_t>(flip.size() - at, 1 + rng() % 3);
+      apply(std::vector<sluice::v1::Event>(flip.begin() + static_cast<long>(at),
+                                           flip.begin() + static_cast<long>(at + n)));
+      ASSERT_EQ(difference(inc_), "") << "round " << round << ", after event " << at + n;
+      at += n;
+    }
+    EXPECT_EQ(inc_.world().of(resource_kind::service).empty(), round % 2 == 0);
+  }
+}
+
+// A kube Upstream pointed at a Service that arrives later: rejected until it does; naming the
+// same Service another way (serviceNamespace left empty) keeps it.
+TEST_F(IncrementalTranslatorTest, UpstreamRetargetedToAMissingServiceWaitsForIt) {
+  const auto target = find_routed_kube_upstream(inc_.world());
+  ASSERT_TRUE(target.has_value());
+  auto u = std::make_shared<gl::Upstream>();
+  u->CopyFrom(*inc_.world().find(target->upstream)->message);
+  u->mutable_kube()->set_service_name("arrives-later");
+  auto before = inc_.stats().upstreams;
+  apply({bench::make_event(target->upstream, u.get())});
+  ASSERT_EQ(difference(inc_), "");
+  EXPECT_EQ(inc_.stats().upstreams - before, 1u);
+  EXPECT_TRUE(names_missing_service(errors_in_report(inc_, target->upstream), "arrives-later"));
+  EXPECT_FALSE(serves_cluster_of(inc_, target->upstream));
+
+  ::kube::core::v1::Service svc;
+  svc.mutable_metadata()->set_name("arrives-later");
+  svc.mutable_metadata()->set_namespace_(target->upstream.ns);
+  svc.add_ports()->set_port(8080);
+  before = inc_.stats().upstreams;
+  apply({bench::make_event({resource_kind::service, target->upstream.ns, "arrives-later"}, &svc)});
+  ASSERT_EQ(difference(inc_), "");
+  EXPECT_EQ(inc_.stats().upstreams - before, 1u);
+  EXPECT_TRUE(errors_in_report(inc_, target->upstream).empty());
+  EXPECT_TRUE(serves_cluster_of(inc_, target->upstream));
+
+  // The same Service by its default namespace: still found. (The cluster is sent again all the
+  // same: its EDS name carries a hash of the Upstream, as Gloo's does.)
+  u->mutable_kube()->clear_service_namespace();
+  apply({bench::make_event(target->upstream, u.get())});
+  EXPECT_EQ(difference(inc_), "");
+  EXPECT_TRUE(errors_in_report(inc_, target->upstream).empty());
+  EXPECT_TRUE(serves_cluster_of(inc_, target->upstream));
+}
+
+TEST_F(IncrementalTranslatorTest, ServiceEditTranslatesOnlyTheUpstreamsNamingIt) {
+  const auto target = find_routed_kube_upstream(inc_.world());
+  ASSERT_TRUE(target.has_value());
+  auto svc = std::make_shared<::kube::core::v1::Service>();
+  svc->CopyFrom(*inc_.world().find(target->service)->message);
+  svc->set_cluster_ip("10.99.1.2");
+  svc->mutable_ports(0)->set_target_port("http");
+  const auto before = inc_.stats();
+  const auto delta = apply({bench::make_event(target->service, svc.get())});
+  EXPECT_EQ(difference(inc_), "");
+  // Translation reads whether the Service exists, nothing else: nothing served changes.
+  EXPECT_EQ(inc_.stats().upstreams - before.upstreams, 1u);
+  EXPECT_EQ(inc_.stats().virtual_services, before.virtual_services);
+  EXPECT_TRUE(delta.changed.empty());
+}
 
 TEST_F(IncrementalTranslatorTest, BurstOfChangesToOneResourceCostsOneTranslation) {
   const auto& stored = any(resource_kind::virtual_service);
@@ -810,7 +1194,13 @@ TEST_F(IncrementalTranslatorTest, RouteToMissingUpstreamIsRepairedWhenItAppears)
   u.mutable_metadata()->set_namespace_(stored.key.ns);
   u.mutable_kube()->set_service_name("arrives-later");
   u.mutable_kube()->set_service_port(80);
-  apply({bench::make_event({resource_kind::upstream, stored.key.ns, "arrives-later"}, &u)});
+  // With its Service: the world holds Services, so a kube Upstream without one has no cluster.
+  ::kube::core::v1::Service svc;
+  svc.mutable_metadata()->set_name("arrives-later");
+  svc.mutable_metadata()->set_namespace_(stored.key.ns);
+  svc.add_ports()->set_port(80);
+  apply({bench::make_event({resource_kind::service, stored.key.ns, "arrives-later"}, &svc),
+         bench::make_event({resource_kind::upstream, stored.key.ns, "arrives-later"}, &u)});
   EXPECT_EQ(difference(inc_), "");
   EXPECT_TRUE(inc_.report().entries().at(stored.key).warnings.empty());
 }
