@@ -74,7 +74,8 @@ using endpoint_index =
     const ::gloo::solo::io::Upstream& u, const model::resource_key& upstream);
 
 /// The endpoints of `upstream`: those naming it, and for a kube Upstream those naming its
-/// kube_service_upstream_of, each Endpoint resource once, in world order.
+/// kube_service_upstream_of (an Endpoint naming both counts once), in world order. Not filtered
+/// by `kube.selector`: discovery does not watch Pods, so no endpoint carries pod labels yet.
 [[nodiscard]] std::vector<upstream_endpoint> endpoints_of(const endpoint_index& index,
                                                           const model::stored_resource& upstream);
 
