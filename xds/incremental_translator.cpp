@@ -310,6 +310,24 @@ void incremental_translator::state::translate_clusters() {
         = stored == nullptr
               ? std::nullopt
               : kube_service_upstream_of(static_cast<const gl::Upstream&>(*stored->message), key);
+    // The Upstream's endpoints, in world order, as translate_upstreams finds them; the same for
+    // both client flavors.
+    std::vector<upstream_endpoint> upstream_endpoints;
+    if (stored != nullptr) {
+      model::world endpoints;
+      for (const auto& named : {std::optional<resource_key>(key), kube_alias}) {
+        auto e = named ? endpoints_of.find(*named) : endpoints_of.end();
+        if (e == endpoints_of.end()) {
+          continue;
+        }
+        for (const auto& ek : e->second) {
+          if (const auto* es = world.find(ek)) {
+            endpoints.put(*es);
+          }
+        }
+      }
+      upstream_endpoints = xds::endpoints_of(index_endpoints(endpoints), *stored);
+    }
     for (bool envoy : {true, false}) {
       auto& entries = envoy ? envoy_clusters : proxyless_clusters;
       auto& set = envoy ? envoy_cluster_set : proxyless_cluster_set;
@@ -323,24 +341,10 @@ void incremental_translator::state::translate_clusters() {
       }
       std::optional<cluster_entry> after;
       if (stored != nullptr) {
-        // The Upstream's endpoints, in world order, as translate_upstreams indexes them.
-        model::world endpoints;
-        for (const auto& named : {std::optional<resource_key>(key), kube_alias}) {
-          auto e = named ? endpoints_of.find(*named) : endpoints_of.end();
-          if (e == endpoints_of.end()) {
-            continue;
-          }
-          for (const auto& ek : e->second) {
-            if (const auto* es = world.find(ek)) {
-              endpoints.put(*es);
-            }
-          }
-        }
         cluster_piece piece;
         {
           stopwatch sw(stats.translate_ns);
-          piece = translate_upstream(*stored, xds::endpoints_of(index_endpoints(endpoints), *stored),
-                                     world,
+          piece = translate_upstream(*stored, upstream_endpoints, world,
                                      envoy ? cluster_flavor::envoy : cluster_flavor::proxyless,
                                      eopt);
         }
