@@ -165,6 +165,16 @@ std::string upstream_group_yaml(const std::string& first, int first_weight,
          + "}}, weight: " + std::to_string(second_weight) + "}\n";
 }
 
+/// Whether the grouped route (write_grouped_route) splits over both Upstreams, 3 to 1: the
+/// fixed form of the UpstreamGroup cases.
+bool serves_group_weights_3_1(const served_map& m) {
+  auto it = m.find("vhost listener-::-8080-routes/gloo-system_grouped");
+  envoy::config::route::v3::VirtualHost vh;
+  return it != m.end() && vh.ParseFromString(it->second) && vh.routes_size() == 1
+         && vh.routes(0).route().weighted_clusters().clusters_size() == 2
+         && vh.routes(0).route().weighted_clusters().clusters(0).weight().value() == 3;
+}
+
 /// A Kubernetes Service in gloo-system, as a manifest would hold it. With any Service in the
 /// world, a kube Upstream whose Service is missing gets no cluster (Gloo's kubernetes plugin).
 std::string service_yaml(const std::string& name) {
@@ -212,6 +222,17 @@ class ErrorIsolationTest : public ControlPlaneTest {
   ErrorIsolationTest() {
     write_atomically(config_ / "virtualservices/gloo-system/other.yaml",
                      vs_yaml("other", "other.example.com", "b"));
+  }
+
+  /// UpstreamGroup `group` over a and b (1:1) and VirtualService `grouped` routing to it.
+  void write_grouped_route() {
+    write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
+                     upstream_group_yaml("a", 1, "b", 1));
+    write_atomically(
+        config_ / "virtualservices/gloo-system/grouped.yaml",
+        "metadata: {name: grouped, namespace: gloo-system}\nvirtualHost:\n"
+        "  domains: [grouped.example.com]\n  routes:\n"
+        "  - matchers: [{prefix: /}]\n    routeAction: {upstreamGroup: {name: group}}\n");
   }
 
   /// Writes a new VirtualService and waits until the client serves it. The server handles
@@ -615,13 +636,7 @@ TEST_F(ErrorIsolationTest, UpstreamEditRefusedByTranslationKeepsItsLastCluster) 
 }
 
 TEST_F(ErrorIsolationTest, UpstreamGroupEditedToNameAMissingUpstreamIsReverted) {
-  write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
-                   upstream_group_yaml("a", 1, "b", 1));
-  write_atomically(
-      config_ / "virtualservices/gloo-system/grouped.yaml",
-      "metadata: {name: grouped, namespace: gloo-system}\nvirtualHost:\n"
-      "  domains: [grouped.example.com]\n  routes:\n"
-      "  - matchers: [{prefix: /}]\n    routeAction: {upstreamGroup: {name: group}}\n");
+  write_grouped_route();
   error_case c;
   c.file = "upstreamgroups/gloo-system/group.yaml";
   c.broken = upstream_group_yaml("a", 1, "nowhere", 1);
@@ -632,13 +647,7 @@ TEST_F(ErrorIsolationTest, UpstreamGroupEditedToNameAMissingUpstreamIsReverted) 
   c.fixed = upstream_group_yaml("a", 3, "b", 1);
   c.served_key = "vhost listener-::-8080-routes/gloo-system_grouped";
   c.owned = {"gloo-system_grouped"};
-  c.fix_served = [](const served_map& m) {
-    auto it = m.find("vhost listener-::-8080-routes/gloo-system_grouped");
-    envoy::config::route::v3::VirtualHost vh;
-    return it != m.end() && vh.ParseFromString(it->second) && vh.routes_size() == 1
-           && vh.routes(0).route().weighted_clusters().clusters_size() == 2
-           && vh.routes(0).route().weighted_clusters().clusters(0).weight().value() == 3;
-  };
+  c.fix_served = serves_group_weights_3_1;
   check_isolated(c);
 }
 
@@ -646,13 +655,7 @@ TEST_F(ErrorIsolationTest, UpstreamGroupEditedToNameAMissingUpstreamIsReverted) 
 // delete of b (not by its own edit), survives a restart (the log's forms are the baseline, not
 // judged again), and an edit that keeps naming the missing b is accepted, not reverted.
 TEST_F(ErrorIsolationTest, ErrorsAChangeDidNotIntroduceAreToleratedAcrossRestartsAndEdits) {
-  write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
-                   upstream_group_yaml("a", 1, "b", 1));
-  write_atomically(
-      config_ / "virtualservices/gloo-system/grouped.yaml",
-      "metadata: {name: grouped, namespace: gloo-system}\nvirtualHost:\n"
-      "  domains: [grouped.example.com]\n  routes:\n"
-      "  - matchers: [{prefix: /}]\n    routeAction: {upstreamGroup: {name: group}}\n");
+  write_grouped_route();
   start();
   {
     auto& envoy = envoy_client();
@@ -690,13 +693,7 @@ TEST_F(ErrorIsolationTest, ErrorsAChangeDidNotIntroduceAreToleratedAcrossRestart
 }
 
 TEST_F(ErrorIsolationTest, UpstreamGroupEditedToZeroWeightsIsRejectedAtIngest) {
-  write_atomically(config_ / "upstreamgroups/gloo-system/group.yaml",
-                   upstream_group_yaml("a", 1, "b", 1));
-  write_atomically(
-      config_ / "virtualservices/gloo-system/grouped.yaml",
-      "metadata: {name: grouped, namespace: gloo-system}\nvirtualHost:\n"
-      "  domains: [grouped.example.com]\n  routes:\n"
-      "  - matchers: [{prefix: /}]\n    routeAction: {upstreamGroup: {name: group}}\n");
+  write_grouped_route();
   error_case c;
   c.file = "upstreamgroups/gloo-system/group.yaml";
   c.broken = upstream_group_yaml("a", 0, "b", 0);
@@ -707,13 +704,7 @@ TEST_F(ErrorIsolationTest, UpstreamGroupEditedToZeroWeightsIsRejectedAtIngest) {
   c.fixed = upstream_group_yaml("a", 3, "b", 1);
   c.served_key = "vhost listener-::-8080-routes/gloo-system_grouped";
   c.owned = {"gloo-system_grouped"};
-  c.fix_served = [](const served_map& m) {
-    auto it = m.find("vhost listener-::-8080-routes/gloo-system_grouped");
-    envoy::config::route::v3::VirtualHost vh;
-    return it != m.end() && vh.ParseFromString(it->second) && vh.routes_size() == 1
-           && vh.routes(0).route().weighted_clusters().clusters_size() == 2
-           && vh.routes(0).route().weighted_clusters().clusters(0).weight().value() == 3;
-  };
+  c.fix_served = serves_group_weights_3_1;
   check_isolated(c);
 }
 

@@ -2,7 +2,7 @@
 // the Settings policy, and how admitted changes are remembered while the world lags.
 #include <gtest/gtest.h>
 
-#include "test/deploy/deploy_test_support.hpp"
+#include "test/deploy/validation_engine_fixture.hpp"
 #include "xds/validation_engine.hpp"
 
 namespace sluice::xds {
@@ -38,44 +38,7 @@ std::string vs_with_domain(const std::string& name, const std::string& domain) {
            "200}\n";
 }
 
-class ValidationEngineTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto problems = test::load_world(test::source_dir() + "/examples/gateway", base_);
-    ASSERT_TRUE(problems.empty()) << problems.front();
-    current_ = std::make_shared<const model::world>(base_);
-  }
-
-  /// An engine reading `current_` (tests swap it to move the world on).
-  std::unique_ptr<validation_engine> engine(validation_engine_options options = {}) {
-    return std::make_unique<validation_engine>([this] { return current_; }, std::move(options),
-                                               [this] { return now_; });
-  }
-
-  void set_world(model::world w) { current_ = std::make_shared<const model::world>(std::move(w)); }
-
-  static proposed_change upsert(std::string text, bool dry_run = true) {
-    proposed_change c;
-    c.op = proposed_change::op_t::upsert;
-    c.object = std::move(text);
-    c.dry_run = dry_run;
-    return c;
-  }
-
-  static proposed_change remove(std::string kind, std::string ns, std::string name) {
-    proposed_change c;
-    c.op = proposed_change::op_t::remove;
-    c.kind = std::move(kind);
-    c.ns = std::move(ns);
-    c.name = std::move(name);
-    c.dry_run = true;
-    return c;
-  }
-
-  model::world base_;
-  std::shared_ptr<const model::world> current_;
-  std::chrono::steady_clock::time_point now_{std::chrono::hours(1)};
-};
+class ValidationEngineTest : public test::validation_engine_fixture {};
 
 TEST_F(ValidationEngineTest, AcceptsAVirtualServiceWithANewDomain) {
   auto v = engine()->validate(upsert(shop_vs));

@@ -3,7 +3,7 @@
 // Proxies of the VirtualServices and RouteTables that reference it (reference gloo.md §3.6, F13).
 #include <gtest/gtest.h>
 
-#include "test/deploy/deploy_test_support.hpp"
+#include "test/deploy/validation_engine_fixture.hpp"
 #include "xds/validation_engine.hpp"
 
 namespace sluice::xds {
@@ -76,42 +76,15 @@ std::string route_option(const std::string& name, const std::string& options) {
          + ", namespace: opts}\nspec:\n  options: " + options + "\n";
 }
 
-class ValidationOptionKindsTest : public ::testing::Test {
+/// The example configuration plus `referencing`, which every option kind is named from.
+class ValidationOptionKindsTest : public test::validation_engine_fixture {
  protected:
   void SetUp() override {
-    auto problems = test::load_world(test::source_dir() + "/examples/gateway", base_);
+    ASSERT_NO_FATAL_FAILURE(validation_engine_fixture::SetUp());
+    auto problems = test::add_yaml(base_, referencing);
     ASSERT_TRUE(problems.empty()) << problems.front();
-    problems = test::add_yaml(base_, referencing);
-    ASSERT_TRUE(problems.empty()) << problems.front();
-    current_ = std::make_shared<const model::world>(base_);
+    set_world(base_);
   }
-
-  std::unique_ptr<validation_engine> engine(validation_engine_options options = {}) {
-    return std::make_unique<validation_engine>([this] { return current_; }, std::move(options),
-                                               [this] { return now_; });
-  }
-
-  static proposed_change upsert(std::string text, bool dry_run = true) {
-    proposed_change c;
-    c.op = proposed_change::op_t::upsert;
-    c.object = std::move(text);
-    c.dry_run = dry_run;
-    return c;
-  }
-
-  static proposed_change remove(std::string kind, std::string ns, std::string name) {
-    proposed_change c;
-    c.op = proposed_change::op_t::remove;
-    c.kind = std::move(kind);
-    c.ns = std::move(ns);
-    c.name = std::move(name);
-    c.dry_run = true;
-    return c;
-  }
-
-  model::world base_;
-  std::shared_ptr<const model::world> current_;
-  std::chrono::steady_clock::time_point now_{std::chrono::hours(1)};
 };
 
 TEST_F(ValidationOptionKindsTest, TheReferencingConfigurationIsClean) {

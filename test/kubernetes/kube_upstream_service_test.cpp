@@ -202,6 +202,15 @@ class KubeUpstreamServiceTest : public in_process_plane {
         << names_text(c.current());
   }
 
+  /// Service apps/web (endpoint 10.0.0.7), the kube Upstream apps/web naming it (connect
+  /// timeout 1s), and sluice started.
+  void start_with_web() {
+    fake_.apply(service("apps", "web", 80));
+    fake_.apply(endpoint_slice("apps", "web", "10.0.0.7", 80));
+    fake_.apply(web_upstream("web"));
+    start();
+  }
+
   /// Waits until apps/web is Accepted and its cluster is served with `timeout_seconds` and the
   /// endpoint `address`.
   void web_serving(scripted_xds_client& c, int64_t timeout_seconds, const std::string& address) {
@@ -282,10 +291,7 @@ TEST_F(KubeUpstreamServiceTest, UpstreamFollowsItsServiceComingAndGoing) {
 // Upstream's endpoints through the Service port its served form names); the Service appearing
 // admits the edit.
 TEST_F(KubeUpstreamServiceTest, EditNamingAMissingServiceIsRefusedUntilItExists) {
-  fake_.apply(service("apps", "web", 80));
-  fake_.apply(endpoint_slice("apps", "web", "10.0.0.7", 80));
-  fake_.apply(web_upstream("web", "1s"));
-  start();
+  start_with_web();
   auto& c = envoy_client();
   ASSERT_NO_FATAL_FAILURE(web_serving(c, 1, "10.0.0.7"));
 
@@ -318,10 +324,7 @@ TEST_F(KubeUpstreamServiceTest, EditNamingAMissingServiceIsRefusedUntilItExists)
 // e (state c): after the Service was deleted, a restart on the same data directory writes the
 // same Rejected status again and serves the same clusters.
 TEST_F(KubeUpstreamServiceTest, RestartAfterTheServiceWentKeepsItRejected) {
-  fake_.apply(service("apps", "web", 80));
-  fake_.apply(endpoint_slice("apps", "web", "10.0.0.7", 80));
-  fake_.apply(web_upstream("web"));
-  start();
+  start_with_web();
   auto& c = envoy_client();
   ASSERT_NO_FATAL_FAILURE(web_serving(c, 1, "10.0.0.7"));
   ASSERT_TRUE(fake_.remove(service_path("apps", "web")));
@@ -346,10 +349,7 @@ TEST_F(KubeUpstreamServiceTest, RestartAfterTheServiceWentKeepsItRejected) {
 // e (state d): a refused edit stays refused across a restart (the previous form serving, the
 // status Rejected), and is still admitted once its Service appears.
 TEST_F(KubeUpstreamServiceTest, RestartKeepsARefusedEditRefusedUntilItsServiceExists) {
-  fake_.apply(service("apps", "web", 80));
-  fake_.apply(endpoint_slice("apps", "web", "10.0.0.7", 80));
-  fake_.apply(web_upstream("web", "1s"));
-  start();
+  start_with_web();
   auto& c = envoy_client();
   ASSERT_NO_FATAL_FAILURE(web_serving(c, 1, "10.0.0.7"));
   edit(web_upstream("api", "7s"));
@@ -381,10 +381,7 @@ TEST_F(KubeUpstreamServiceTest, RestartKeepsARefusedEditRefusedUntilItsServiceEx
 // e (variant): the Service deleted while sluice was down. Discovery lists Services afresh, so the
 // one that vanished is removed from the world after the restart, and its Upstream is Rejected.
 TEST_F(KubeUpstreamServiceTest, ServiceDeletedWhileDownIsMissingAfterRestart) {
-  fake_.apply(service("apps", "web", 80));
-  fake_.apply(endpoint_slice("apps", "web", "10.0.0.7", 80));
-  fake_.apply(web_upstream("web"));
-  start();
+  start_with_web();
   {
     auto& c = envoy_client();
     ASSERT_NO_FATAL_FAILURE(web_serving(c, 1, "10.0.0.7"));

@@ -20,6 +20,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
 #include "model/error.hpp"
+#include "test/kubernetes/in_process_plane.hpp"
 #include "test/kubernetes/kube_serve_support.hpp"
 #include "test/support/fake_kube_apiserver.hpp"
 #include "test/support/scripted_xds_client.hpp"
@@ -67,64 +68,13 @@ bool routes(const scripted_xds_client::state& s, const std::string& domain,
   return it != r.end() && it->second == cluster;
 }
 
-class KubernetesServeTest : public ::testing::Test {
+/// The in-process plane with two Upstreams and a VirtualService routing to `a`.
+class KubernetesServeTest : public kube::in_process_plane {
  protected:
   KubernetesServeTest() {
-    fake_.apply(kube::gateway());
     fake_.apply(kube::upstream("a", 50061));
     fake_.apply(kube::upstream("b", 50062));
     fake_.apply(kube::virtual_service("greeter", "greeter", "a"));
-    kubeconfig_ = dir_.write("kubeconfig", fake_.kubeconfig());
-  }
-
-  ~KubernetesServeTest() override { stop(); }
-
-  control_plane_options options() {
-    control_plane_options o;
-    o.data_dir = (dir_.path() / "data").string();
-    o.xds_listen = "127.0.0.1:0";
-    auto creds = adapters::load_kubeconfig(kubeconfig_.string());
-    EXPECT_TRUE(creds) << describe(creds.error());
-    auto client = adapters::kubernetes_client::make(*creds);
-    EXPECT_TRUE(client) << describe(client.error());
-    o.kube.client = *client;
-    o.kube.identity = "replica-a";
-    o.kube.retry_period = std::chrono::milliseconds(100);
-    o.kube.usage_interval = std::chrono::milliseconds(200);
-    o.hooks.outcome_interval = std::chrono::milliseconds(50);
-    return o;
-  }
-
-  void start(control_plane_options o) {
-    cfg_ = std::make_unique<caf::actor_system_config>();
-    cfg_->add_message_types<caf::id_block::sluice>();
-    sys_ = std::make_unique<caf::actor_system>(*cfg_);
-    auto cp = control_plane::start(*sys_, o);
-    ASSERT_TRUE(cp) << describe(cp.error());
-    cp_ = std::move(*cp);
-  }
-  void start() { start(options()); }
-
-  void stop() {
-    clients_.clear();
-    if (cp_) {
-      cp_->stop();
-      cp_.reset();
-    }
-    sys_.reset();
-    cfg_.reset();
-  }
-
-  scripted_xds_client& envoy_client() {
-    scripted_xds_client_options o;
-    o.role = "gloo-system~gateway-proxy";
-    o.follow_references = true;
-    clients_.push_back(std::make_unique<scripted_xds_client>(o));
-    auto& c = *clients_.back();
-    EXPECT_TRUE(c.connect(cp_->xds_port()));
-    c.subscribe(cds);
-    c.subscribe(lds);
-    return c;
   }
 
   /// Lists of a collection (GETs without watch) the fake answered so far.
@@ -139,14 +89,6 @@ class KubernetesServeTest : public ::testing::Test {
     }
     return n;
   }
-
-  fake_kube_apiserver fake_;
-  test::temp_dir dir_;
-  std::filesystem::path kubeconfig_;
-  std::unique_ptr<caf::actor_system_config> cfg_;
-  std::unique_ptr<caf::actor_system> sys_;
-  std::unique_ptr<control_plane> cp_;
-  std::vector<std::unique_ptr<scripted_xds_client>> clients_;
 };
 
 TEST_F(KubernetesServeTest, ObjectsInTheApiServerAreServedAndEditsFollow) {
